@@ -1,0 +1,62 @@
+"""CFM: complaints and feedback mechanism for humanitarian movement operations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from cfm import config as cfm_config
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then CFM_* environment variables, then `config`."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(cfm_config.DEFAULTS)
+    app.config.from_prefixed_env("CFM")
+    if config:
+        app.config.from_mapping(config)
+    cfm_config.coerce(app.config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # Rate limits live in Redis when there is one, so that every process and host shares them.
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if not app.config.get("SECRET_KEY") and app.config.get("TESTING"):
+        app.config["SECRET_KEY"] = os.urandom(32).hex()
+
+    from cfm import errors, i18n, models  # noqa: F401  (models register their tables)
+    from cfm.extensions import babel, csrf, db, limiter, login, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    login.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+
+    from cfm import health
+
+    app.register_blueprint(health.bp)
+
+    from cfm import cli
+
+    cli.register(app)
+    return app
+
+
+def database_url(app: Flask) -> str:
+    """DATABASE_URL, with postgres URLs pointed at psycopg 3; default a SQLite file in the instance folder."""
+    url = app.config.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + os.path.join(app.instance_path, "cfm.sqlite")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return str(url)

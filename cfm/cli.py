@@ -1,0 +1,242 @@
+"""The `cfm` command: Flask's CLI for this app plus CFM's own commands (thin wrappers over services)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from cfm.models import ROLES
+
+
+def _create_app() -> Flask:
+    """App factory for the CLI."""
+    from cfm import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+def main() -> None:
+    """CFM: complaints and feedback mechanism."""
+
+
+def register(app: Flask) -> None:
+    """Attach CFM's commands to the app's CLI."""
+    for command in (init_db, programmes, users, demo, classify, train, evaluate, worker):
+        app.cli.add_command(command)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """Create or upgrade the schema on the configured database."""
+    from cfm.services.admin import upgrade_schema
+
+    upgrade_schema()
+    click.echo("Database schema is up to date.")
+
+
+@click.group()
+def programmes() -> None:
+    """Manage programmes."""
+
+
+@programmes.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--number", "numbers", multiple=True, help="E.164 number (repeatable).")
+@click.option("--language", default="en", show_default=True, help="Default language code.")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone.")
+@click.option("--default", "is_default", is_flag=True, help="Receives /feedback without a programme.")
+@with_appcontext
+def programmes_create(slug: str, name: str, numbers: tuple[str, ...], language: str, timezone: str, is_default: bool) -> None:
+    """Create a programme with its phone numbers."""
+    from cfm.services.admin import AdminError, create_programme
+
+    try:
+        programme = create_programme(slug, name, numbers, language=language, timezone=timezone, is_default=is_default)
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Programme {programme.slug} created.")
+
+
+@programmes.command("list")
+@with_appcontext
+def programmes_list() -> None:
+    """List programmes and their numbers."""
+    from cfm.services.admin import list_programmes
+
+    for programme in list_programmes():
+        numbers = " ".join(n.number for n in programme.numbers)
+        click.echo(f"{programme.slug}\t{programme.name}\t{programme.default_language}\t{numbers}")
+
+
+@click.group()
+def users() -> None:
+    """Manage console users."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES), help="Role (repeatable).")
+@click.option("--programme", "programme_slugs", multiple=True, help="Programme slug (repeatable; none = all).")
+@with_appcontext
+def users_create(email: str, roles: tuple[str, ...], programme_slugs: tuple[str, ...]) -> None:
+    """Create a user; the password comes from a hidden, confirmed prompt or from standard input."""
+    from cfm.services.admin import AdminError, create_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = create_user(email, password, roles, programme_slugs)
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"User {user.email} created with roles {', '.join(user.roles)}.")
+
+
+@click.command("demo")
+@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--no-serve", is_flag=True, help="Build the demo database and exit.")
+@click.option("--directory", type=click.Path(file_okay=False), default=None, help="Where to put the demo data.")
+def demo(port: int, no_serve: bool, directory: str | None) -> None:
+    """Fresh demo database, demo users printed once, sample cases; serves on 127.0.0.1."""
+    from cfm.demo import build_demo
+
+    app, accounts, summary = build_demo(directory)
+    click.echo(f"Demo database: {app.config['SQLALCHEMY_DATABASE_URI']}")
+    click.echo(summary)
+    click.echo("Demo users (passwords shown once):")
+    for email, role, password in accounts:
+        click.echo(f"  {role:<12} {email:<28} {password}")
+    if no_serve:
+        return
+    click.echo(f"Serving on http://127.0.0.1:{port}/  (Ctrl+C to stop)")
+    app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False)
+
+
+@click.command("classify")
+@click.argument("file", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default="-")
+@click.option("--batch-size", default=2000, show_default=True)
+@with_appcontext
+def classify(file: IO[str], batch_size: int) -> None:
+    """Classify JSON lines (with "text") or plain text lines; one JSON object per input line."""
+    from cfm.services.classification import get_model
+
+    model = get_model()
+    if model is None:
+        raise click.ClickException("No usable model: run `cfm train` (the log says why the model did not load).")
+    out = sys.stdout
+    for batch in _batches(_read_lines(file), batch_size):
+        texts = [item["text"] for _, item, error in batch if error is None]
+        predictions = iter(model.predict(texts))
+        for number, item, error in batch:
+            if error is not None:
+                click.echo(f"line {number}: {error}", err=True)
+                out.write(json.dumps({"line": number, "error": error}) + "\n")
+                continue
+            prediction = next(predictions)
+            result = {key: value for key, value in item.items() if key != "text"}
+            result.update(
+                category=prediction.category,
+                confidence=round(prediction.confidence, 4),
+                sensitive=prediction.restricted,
+                queue="restricted" if prediction.restricted else "general",
+                language=prediction.language,
+            )
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def _read_lines(file: IO[str]) -> Iterator[tuple[int, dict[str, Any], str | None]]:
+    """(line number, item, error): JSON objects with "text", or plain text lines; blank lines skipped."""
+    for number, raw in enumerate(file, start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if line.lstrip().startswith("{"):
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                yield number, {}, "invalid JSON"
+                continue
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                yield number, {}, 'JSON object without a "text" string'
+                continue
+            yield number, item, None
+        else:
+            yield number, {"text": line}, None
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Chunks of at most `size` items."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@click.command("train")
+@click.option("--include-corrections", is_flag=True, help="Add officers' category corrections from the database.")
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Artifact path (default: MODEL_PATH).")
+@with_appcontext
+def train(include_corrections: bool, output: str | None) -> None:
+    """Train the classifier on the corpus (and corrections) and save the artifact atomically."""
+    from pathlib import Path
+
+    from classifier.predict import DEFAULT_MODEL_PATH
+    from classifier.train import NoTrainingDataError
+    from classifier.train import train as run_training
+    from cfm.services.corrections import corrections
+
+    extra = list(corrections()) if include_corrections else []
+    target = Path(output or current_app.config.get("MODEL_PATH") or DEFAULT_MODEL_PATH)
+    try:
+        model = run_training(extra=extra, output=target)
+    except NoTrainingDataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Model {model.version} saved to {target} ({len(extra)} corrections included).")
+
+
+@click.command("evaluate")
+@click.option("--output-dir", type=click.Path(file_okay=False), default=None, help="Where to write the report.")
+@with_appcontext
+def evaluate(output_dir: str | None) -> None:
+    """Evaluate on the held-out split; write the report and the model card; print the floors."""
+    from pathlib import Path
+
+    from classifier.evaluate import evaluate as run_evaluation
+
+    report = run_evaluation(output_dir=Path(output_dir) if output_dir else None)
+    failed = 0
+    for name, value, floor, holds in report.floors():
+        failed += not holds
+        click.echo(f"{name:<48} {value:8.3f}  floor {floor:<8} {'holds' if holds else 'FAILS'}")
+    if failed:
+        raise click.ClickException(f"{failed} floor(s) not met")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@with_appcontext
+def worker(burst: bool) -> None:
+    """Run an RQ worker for classification, outbound messages and reminders (needs REDIS_URL)."""
+    from rq import Worker
+
+    from cfm import jobs
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("Set CFM_REDIS_URL to run a worker; without it jobs run inline.")
+    Worker([jobs.queue()], connection=jobs.redis_connection()).work(burst=burst)

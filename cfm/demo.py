@@ -1,0 +1,78 @@
+"""`cfm demo`: a fresh database with generated keys, demo users and realistic sample cases."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from pathlib import Path
+
+from flask import Flask
+
+from channels.base import Contact, IntakeRequest
+from cfm.services.crypto import generate_keys
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "classifier" / "data" / "corpus"
+DEMO_ROLES = (("officer", "officer@demo.cfm.example"), ("focal_point", "focal@demo.cfm.example"),
+              ("admin", "admin@demo.cfm.example"))
+SAMPLES_PER_LANGUAGE = 4
+
+
+def sample_messages(limit_per_language: int = SAMPLES_PER_LANGUAGE) -> list[dict[str, str]]:
+    """A spread of corpus lines across languages and categories, chosen deterministically."""
+    chosen: list[dict[str, str]] = []
+    for path in sorted(CORPUS_DIR.glob("*.jsonl")):
+        if "translit" in path.name:
+            continue
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        seen: set[str] = set()
+        for item in lines[:: max(1, len(lines) // 40)]:
+            if item["category"] not in seen:
+                seen.add(item["category"])
+                chosen.append(item)
+            if len(seen) >= limit_per_language:
+                break
+    return chosen
+
+
+def build_demo(directory: str | None = None) -> tuple[Flask, list[tuple[str, str, str]], str]:
+    """Create the demo app and data; returns the app, (email, role, password) triples and a summary."""
+    from cfm import create_app
+    from cfm.extensions import db
+    from cfm.services.admin import create_programme, create_user, upgrade_schema
+    from cfm.services.intake import submit
+
+    folder = Path(directory or tempfile.mkdtemp(prefix="cfm-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "demo.sqlite"
+    for stale in folder.glob("demo.sqlite*"):
+        stale.unlink()
+    app = create_app({"DATABASE_URL": f"sqlite:///{database}", "DEMO": True, "REQUIRE_2FA": False, **generate_keys()})
+    accounts: list[tuple[str, str, str]] = []
+    with app.app_context():
+        upgrade_schema()
+        create_programme("demo", "Demo resettlement programme", ["+15005550006"], language="en", is_default=True)
+        for role, email in DEMO_ROLES:
+            password = secrets.token_urlsafe(12)
+            create_user(email, password, [role])
+            accounts.append((email, role, password))
+        messages = sample_messages()
+        for number, item in enumerate(messages):
+            contact = Contact(phone=f"+1500555{number:04d}") if item.get("channel") in ("sms", "whatsapp") else Contact()
+            submit(
+                IntakeRequest(
+                    channel=item.get("channel", "web") if item.get("channel") in ("web", "sms", "whatsapp", "hotline", "survey") else "web",
+                    text=item["text"],
+                    programme="demo",
+                    provider_id=f"demo-{number}",
+                    contact=contact,
+                    consent_to_contact=not contact.is_empty(),
+                )
+            )
+        from sqlalchemy import func, select
+
+        from cfm.models import Case
+
+        counts = dict(db.session.execute(select(Case.queue, func.count()).group_by(Case.queue)).all())
+    summary = f"{len(messages)} sample cases: " + ", ".join(f"{q} {n}" for q, n in sorted(counts.items()))
+    return app, accounts, summary

@@ -1,0 +1,133 @@
+"""A case: one piece of feedback, its classification, routing and workflow state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cfm.extensions import db
+from cfm.models.types import Sealed, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from cfm.models.programme import Programme
+    from cfm.models.reporter import Reporter
+    from cfm.models.user import User
+
+QUEUE_PENDING = "pending"  # not yet classified: shown to focal points only (fail closed)
+QUEUE_GENERAL = "general"
+QUEUE_RESTRICTED = "restricted"
+QUEUES = (QUEUE_PENDING, QUEUE_GENERAL, QUEUE_RESTRICTED)
+
+# The IFRC community feedback coding framework's statuses.
+STATUSES = (
+    "new",
+    "under_review",
+    "referred_internally",
+    "referred_externally",
+    "no_action_required",
+    "action_taken",
+    "closed",
+)
+PRIORITIES = ("low", "normal", "high", "urgent")
+CATEGORY_SOURCES = ("model", "officer", "rule")
+
+
+class SealableText:
+    """Text kept in clear while the case is general (searchable) and sealed otherwise."""
+
+    text_plain: Mapped[str | None]
+    text_sealed: Mapped[str | None]
+
+    @property
+    def text(self) -> str:
+        """The text, whichever column holds it."""
+        return self.text_sealed if self.text_sealed is not None else (self.text_plain or "")
+
+    def store_text(self, value: str, *, sealed: bool) -> None:
+        """Store the text sealed or in clear, clearing the other column."""
+        self.text_sealed, self.text_plain = (value, None) if sealed else (None, value)
+
+    def set_sealed(self, sealed: bool) -> None:
+        """Move the text to the sealed or the clear column."""
+        if self.text_plain is None and self.text_sealed is None:
+            return
+        self.store_text(self.text, sealed=sealed)
+
+
+class Case(SealableText, db.Model):  # type: ignore[name-defined,misc]
+    """One submission and everything that happens to it."""
+
+    __tablename__ = "case"
+    __table_args__ = (
+        Index("ix_case_queue_programme_received", "queue", "programme_id", "received_at"),
+        Index("ix_case_queue_status_due", "queue", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(9), unique=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("reporter.id"), index=True, default=None)
+    channel: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    text_plain: Mapped[str | None] = mapped_column(Text, default=None)
+    text_sealed: Mapped[str | None] = mapped_column(Sealed, default=None)
+    category_hint: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    category: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    confidence: Mapped[float | None] = mapped_column(default=None)
+    category_source: Mapped[str | None] = mapped_column(String(16), default=None)
+    predicted_category: Mapped[str | None] = mapped_column(String(32), default=None)
+    model_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    top_terms: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    restricted_reasons: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    safety_net_category: Mapped[str | None] = mapped_column(String(32), default=None)
+    classification_status: Mapped[str] = mapped_column(String(16), default="pending")
+    classification_attempts: Mapped[int] = mapped_column(default=0)
+
+    queue: Mapped[str] = mapped_column(String(16), default=QUEUE_PENDING)
+    status: Mapped[str] = mapped_column(String(32), default="new")
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True, default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    closure_method: Mapped[str | None] = mapped_column(String(32), default=None)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    programme: Mapped[Programme] = relationship()
+    reporter: Mapped[Reporter | None] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="case", order_by="Message.created_at, Message.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_restricted(self) -> bool:
+        """True unless the case has been routed to the general queue (pending counts as restricted)."""
+        return self.queue != QUEUE_GENERAL
+
+
+class Message(SealableText, db.Model):  # type: ignore[name-defined,misc]
+    """One inbound or outbound message in a case's thread."""
+
+    __tablename__ = "message"
+    __table_args__ = (UniqueConstraint("channel", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    text_plain: Mapped[str | None] = mapped_column(Text, default=None)
+    text_sealed: Mapped[str | None] = mapped_column(Sealed, default=None)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), default=None)
+    delivery_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    media_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="messages")

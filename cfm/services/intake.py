@@ -1,0 +1,169 @@
+"""submit(): the one path every channel takes (shared/DESIGN.md, "One piece of feedback, end to end")."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from channels.base import ChannelError, IntakeRequest
+from classifier.language import detect
+from classifier.safety_net import scan
+from cfm import jobs
+from cfm.extensions import db
+from cfm.models import Case, Message, PhoneNumber, Programme, Reporter
+from cfm.models.case import QUEUE_PENDING, QUEUE_RESTRICTED
+from cfm.models.types import utcnow
+from cfm.services import routing
+from cfm.services.acknowledgement import acknowledgement
+from cfm.services.crypto import get_crypto
+from cfm.services.reference import new_reference
+
+log = logging.getLogger(__name__)
+_REFERENCE_ATTEMPTS = 5
+
+
+class IntakeUnavailable(RuntimeError):
+    """The submission could not be stored; the channel answers 5xx so that the sender retries."""
+
+
+@dataclasses.dataclass(frozen=True)
+class IntakeResult:
+    """The stored case, the acknowledgement to send, and whether this call created it."""
+
+    case: Case
+    acknowledgement: str
+    created: bool
+
+
+def submit(request: IntakeRequest) -> IntakeResult:
+    """Validate, store (committed before anything else), safety-net, classify, route, acknowledge."""
+    request = request.validated()
+    try:
+        existing = _existing(request)
+        if existing is not None:
+            return IntakeResult(existing, acknowledgement(existing), created=False)
+        programme = resolve_programme(request)
+        case = _store(request, programme)
+    except IntegrityError:
+        # Another process stored the same provider message first: answer with its case.
+        db.session.rollback()
+        existing = _existing(request)
+        if existing is None:
+            raise IntakeUnavailable("conflicting submission could not be resolved") from None
+        return IntakeResult(existing, acknowledgement(existing), created=False)
+    except OperationalError as exc:
+        db.session.rollback()
+        log.error("intake: database unavailable (%s)", type(exc).__name__)
+        raise IntakeUnavailable("database unavailable") from exc
+    log.info("case %s received channel=%s", case.reference, case.channel)
+    _classify(case)
+    return IntakeResult(case, acknowledgement(case), created=True)
+
+
+def _existing(request: IntakeRequest) -> Case | None:
+    """The case already stored for this (channel, provider id), if any."""
+    if not request.provider_id:
+        return None
+    query = select(Message.case_id).where(
+        Message.channel == request.channel, Message.provider_id == request.provider_id
+    )
+    case_id = db.session.scalars(query).first()
+    return db.session.get(Case, case_id) if case_id is not None else None
+
+
+def resolve_programme(request: IntakeRequest) -> Programme:
+    """The programme by slug, by the number written to, or the default one."""
+    if request.programme:
+        programme = db.session.scalars(select(Programme).where(Programme.slug == request.programme)).first()
+    elif request.to_number:
+        number = request.to_number.removeprefix("whatsapp:").strip()
+        programme = db.session.scalars(
+            select(Programme).join(PhoneNumber).where(PhoneNumber.number == number)
+        ).first()
+    else:
+        programme = default_programme()
+    if programme is None:
+        raise ChannelError("unknown_programme", "No programme receives this submission.")
+    return programme
+
+
+def default_programme() -> Programme | None:
+    """The programme marked default, or the only one."""
+    marked = db.session.scalars(select(Programme).where(Programme.is_default.is_(True))).first()
+    if marked is not None:
+        return marked
+    programmes = db.session.scalars(select(Programme).limit(2)).all()
+    return programmes[0] if len(programmes) == 1 else None
+
+
+def _store(request: IntakeRequest, programme: Programme) -> Case:
+    """Persist the raw submission and COMMIT: nothing acknowledged is lost after this."""
+    received_at = request.received_at or utcnow()
+    language = request.language_hint or _language(request.text)
+    hit = scan(request.text)
+    reporter = _reporter(request, language)
+    for attempt in range(_REFERENCE_ATTEMPTS):
+        case = Case(
+            reference=new_reference(),
+            programme=programme,
+            reporter=reporter,
+            channel=request.channel,
+            received_at=received_at,
+            language=language,
+            category_hint=request.category_hint,
+            queue=QUEUE_RESTRICTED if hit else QUEUE_PENDING,
+            priority="urgent" if hit and hit.category in routing.URGENT_CATEGORIES else "high" if hit else "normal",
+            safety_net_category=hit.category if hit else None,
+            restricted_reasons=["safety_net"] if hit else None,
+            due_at=routing.due_at(programme, received_at, restricted=True),
+            extra=request.extra or None,
+        )
+        # Sealed until routed to the general queue (fail closed).
+        case.store_text(request.text, sealed=True)
+        message = Message(case=case, direction="inbound", channel=request.channel, provider_id=request.provider_id)
+        message.store_text(request.text, sealed=True)
+        db.session.add_all([case, message])
+        try:
+            db.session.commit()
+            return case
+        except IntegrityError:
+            db.session.rollback()
+            if _existing(request) is not None or attempt == _REFERENCE_ATTEMPTS - 1:
+                raise
+            reporter = _reporter(request, language)  # the rollback discarded it; a reference collided
+    raise AssertionError("unreachable")
+
+
+def _reporter(request: IntakeRequest, language: str | None) -> Reporter | None:
+    """A reporter row when the person left contact details; None keeps the submission anonymous."""
+    if request.contact.is_empty():
+        return None
+    phone = request.contact.phone
+    return Reporter(
+        name=request.contact.name,
+        phone=phone,
+        email=request.contact.email,
+        phone_hash=get_crypto().lookup_hash(phone) if phone else None,
+        consent_to_contact=request.consent_to_contact,
+        preferred_language=language,
+    )
+
+
+def _language(text: str) -> str | None:
+    """Language id, None when unknown."""
+    code = detect(text)
+    return None if code == "unknown" else code
+
+
+def _classify(case: Case) -> None:
+    """Classify now or in a job; a failure here leaves the case stored and fails closed."""
+    try:
+        jobs.enqueue(jobs.classify_case, case.id, retries=current_app.config["CLASSIFY_RETRIES"])
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("case %s: classification could not run; it stays out of the general queue", case.reference)
+    db.session.refresh(case)
