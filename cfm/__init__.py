@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     login.init_app(app)
+    login.user_loader(_load_user)
     limiter.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
@@ -60,3 +61,12 @@ def database_url(app: Flask) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return str(url)
+
+
+def _load_user(user_id: str) -> object | None:
+    """Flask-Login's loader: active users only."""
+    from cfm.extensions import db
+    from cfm.models import User
+
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None

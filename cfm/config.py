@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "DUE_HOURS_GENERAL": 30 * 24,
     "CLASSIFY_RETRIES": 3,
     "JOB_QUEUE": "cfm",
+    "JOB_RETRY_INTERVALS": [5, 30, 120],  # seconds between RQ retries (backoff)
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

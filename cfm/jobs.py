@@ -50,7 +50,8 @@ def enqueue(func: Callable[..., Any], *args: Any, retries: int = 0) -> Any:
     from rq import Retry
 
     try:
-        retry = Retry(max=retries, interval=[5, 30, 120][: max(retries, 1)]) if retries else None
+        intervals = list(current_app.config["JOB_RETRY_INTERVALS"])
+        retry = Retry(max=retries, interval=intervals[:retries]) if retries else None
         return queue().enqueue(func, *args, retry=retry)
     except RedisError:
         log.error("job queue unreachable; running %s inline", func.__name__)

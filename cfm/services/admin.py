@@ -48,9 +48,10 @@ def create_programme(
         raise AdminError(f"Not an E.164 number: {', '.join(bad)} (write it like +254700000000).")
     programme = Programme(slug=slug, name=name, default_language=language, timezone=timezone, is_default=is_default)
     programme.numbers = [PhoneNumber(number=n) for n in dict.fromkeys(numbers)]
-    db.session.add(programme)
-    audit.record("programme.create", object_type="programme", object_ref=slug, details={"numbers": len(numbers)})
     try:
+        db.session.add(programme)
+        db.session.flush()
+        audit.record("programme.create", object_type="programme", object_ref=slug, details={"numbers": len(numbers)})
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
@@ -82,9 +83,10 @@ def create_user(email: str, password: str, roles: Iterable[str], programme_slugs
         raise AdminError(f"Unknown programme: {', '.join(missing)}.")
     user = User(email=email, roles=roles, programmes=found)
     user.set_password(password)
-    db.session.add(user)
-    audit.record("user.create", object_type="user", object_ref=email, details={"roles": roles, "programmes": slugs})
     try:
+        db.session.add(user)
+        db.session.flush()
+        audit.record("user.create", object_type="user", object_ref=email, details={"roles": roles, "programmes": slugs})
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
