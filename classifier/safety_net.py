@@ -170,17 +170,6 @@ _BUILTIN_MACROS: Final[dict[str, str]] = {
 }
 _MACRO: Final = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _ESCAPE_OR_LITERAL: Final = re.compile(r"(\\.)|([^\\]+)", re.DOTALL)
-_LEFT_BOUNDARY: Final = r"(?<![^ ])"
-
-_SCRIPTS: Final[dict[str, str]] = {
-    "Latn": r"a-z\u00df-\u024f",
-    "Cyrl": r"\u0400-\u052f",
-    "Arab": r"\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff",
-    "Ethi": r"\u1200-\u139f\u2d80-\u2ddf\uab00-\uab2f",
-}
-_SCRIPT_OF_TEXT: Final[dict[str, re.Pattern[str]]] = {k: re.compile(f"[{v}]") for k, v in _SCRIPTS.items()}
-
-
 def _expand(pattern: str, macros: dict[str, str], depth: int = 0) -> str:
     """Replace {NAME} macros (file macros first, then built-ins), recursively."""
     if depth > 8:
@@ -203,14 +192,6 @@ def _fold_pattern(pattern: str) -> str:
     for m in _ESCAPE_OR_LITERAL.finditer(pattern):
         parts.append(m.group(1) if m.group(1) else _fold(m.group(2)))
     return "".join(parts)
-
-
-def _script_of(regex: str) -> str:
-    """The script whose letters dominate a pattern (Latn when it has none)."""
-    literal = re.sub(r"\\.|\(\?[:=!<]+|\{[0-9,]+\}", "", regex)
-    counts = {k: len(re.findall(f"[{v}]", literal)) for k, v in _SCRIPTS.items()}
-    best = max(counts, key=lambda k: counts[k])
-    return best if counts[best] else "Latn"
 
 
 def _entries_from(data: dict[str, Any], source: str) -> list[_Entry]:
@@ -265,13 +246,69 @@ def load_entries(paths: Iterable[Path] | None = None) -> list[_Entry]:
     return entries
 
 
-@dataclass(frozen=True, slots=True)
-class _Bucket:
-    """All entries of one script compiled into one regex; group i+1 is entry i."""
+def _first_chars(regex: str) -> frozenset[str] | None:
+    """The characters a match of the regex can start with, or None when any character can."""
+    try:  # the parser is private to re; when it moves, every entry is simply tried everywhere
+        from re import _constants as c  # noqa: PLC0415
+        from re import _parser as p  # noqa: PLC0415
 
-    detector: re.Pattern[str]
-    regex: re.Pattern[str]
-    entries: tuple[_Entry, ...]
+        def seq(items: Any) -> tuple[set[str] | None, bool]:
+            acc: set[str] = set()
+            for op, av in items:
+                first, nullable = item(op, av)
+                if first is None:
+                    return None, False
+                acc |= first
+                if not nullable:
+                    return acc, False
+            return acc, True
+
+        def item(op: Any, av: Any) -> tuple[set[str] | None, bool]:
+            if op is c.LITERAL:
+                return {chr(av)}, False
+            if op is c.IN:
+                chars: set[str] = set()
+                for o, a in av:
+                    if o is c.LITERAL:
+                        chars.add(chr(a))
+                    elif o is c.RANGE and a[1] - a[0] < 4096:
+                        chars.update(chr(x) for x in range(a[0], a[1] + 1))
+                    else:
+                        return None, False
+                return chars, False
+            if op is c.SUBPATTERN:
+                return seq(av[-1])
+            if op is c.ATOMIC_GROUP:
+                return seq(av)
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                first, nullable = seq(av[2])
+                return first, nullable or av[0] == 0
+            if op is c.BRANCH:
+                union: set[str] = set()
+                any_nullable = False
+                for branch in av[1]:
+                    first, nullable = seq(branch)
+                    if first is None:
+                        return None, False
+                    union |= first
+                    any_nullable = any_nullable or nullable
+                return union, any_nullable
+            if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+                return set(), True
+            return None, False
+
+        first, nullable = seq(p.parse(regex))
+    except Exception:
+        return None
+    return None if first is None or nullable else frozenset(first)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Entries dispatched on the character a match starts with: one regex per distinct entry set."""
+
+    regexes: dict[str, tuple[re.Pattern[str], tuple[_Entry, ...]]]
+    anywhere: tuple[re.Pattern[str], tuple[_Entry, ...]] | None
 
 
 def _rank(entry: _Entry) -> tuple[int, int]:
@@ -279,31 +316,55 @@ def _rank(entry: _Entry) -> tuple[int, int]:
     return (-entry.weight, PRIORITY.index(entry.category))
 
 
-def _compile(entries: list[_Entry]) -> tuple[_Bucket, ...]:
-    """Group entries by script and compile each group into one zero-width, overlapping regex."""
-    by_script: dict[str, list[_Entry]] = {}
-    for entry in sorted(entries, key=_rank):
-        by_script.setdefault(_script_of(entry.regex), []).append(entry)
-    buckets = []
-    for script, group in by_script.items():
-        # Zero-width lookahead so that a long co-occurrence match does not hide a shorter hit inside it.
-        bounded = "|".join(f"({e.regex})" for e in group if e.bounded)
-        free = "|".join(f"({e.regex})" for e in group if not e.bounded)
-        ordered = tuple([e for e in group if e.bounded] + [e for e in group if not e.bounded])
-        alts = []
-        if bounded:
-            alts.append(f"{_LEFT_BOUNDARY}(?=(?:{bounded}))")
-        if free:
-            alts.append(f"(?=(?:{free}))")
-        buckets.append(_Bucket(_SCRIPT_OF_TEXT[script], re.compile("|".join(alts)), ordered))
-    return tuple(buckets)
+def _table(entries: list[_Entry]) -> _Table:
+    """Compile entries into per-first-character alternations (a match is tried only where it can start)."""
+    ordered = sorted(entries, key=_rank)
+    firsts = [_first_chars(e.regex) for e in ordered]
+    everywhere = [e for e, f in zip(ordered, firsts, strict=True) if f is None]
+    by_char: dict[str, list[int]] = {}
+    for i, first in enumerate(firsts):
+        for ch in first or ():
+            by_char.setdefault(ch, []).append(i)
+    compiled: dict[tuple[int, ...], tuple[re.Pattern[str], tuple[_Entry, ...]]] = {}
+    regexes = {}
+    for ch, idx in by_char.items():
+        key = tuple(idx)
+        if key not in compiled:
+            group = tuple(ordered[i] for i in idx) + tuple(everywhere)
+            group = tuple(sorted(group, key=_rank))
+            compiled[key] = (re.compile("|".join(f"({e.regex})" for e in group)), group)
+        regexes[ch] = compiled[key]
+    anywhere = None
+    if everywhere:
+        group = tuple(everywhere)
+        anywhere = (re.compile("|".join(f"({e.regex})" for e in group)), group)
+    return _Table(regexes, anywhere)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """The whole lexicon: word-initial entries and entries that may start inside a word (Ge'ez stems)."""
+
+    words: _Table
+    inside: _Table
+    inside_chars: re.Pattern[str] | None
+
+
+def _compile(entries: list[_Entry]) -> _Compiled:
+    """Compile the lexicon once."""
+    inside = _table([e for e in entries if not e.bounded])
+    chars = "".join(sorted(inside.regexes))
+    detector = re.compile("[" + re.escape(chars) + "]") if chars and inside.anywhere is None else None
+    if inside.anywhere is not None:
+        detector = re.compile(".", re.DOTALL)
+    return _Compiled(_table([e for e in entries if e.bounded]), inside, detector)
 
 
 _LOCK: Final = threading.Lock()
-_CACHE: dict[str, tuple[_Bucket, ...]] = {}
+_CACHE: dict[str, _Compiled] = {}
 
 
-def _buckets() -> tuple[_Bucket, ...]:
+def _compiled() -> _Compiled:
     """The compiled lexicon, built once on first use."""
     compiled = _CACHE.get("default")
     if compiled is None:
@@ -321,15 +382,30 @@ def reload() -> None:
         _CACHE.clear()
 
 
+def _try(table: _Table, form: str, pos: int, found: list[tuple[int, _Entry]]) -> None:
+    """Try the entries that can start at pos; record the first (highest-ranked) that matches."""
+    compiled = table.regexes.get(form[pos]) or table.anywhere
+    if compiled is not None:
+        m = compiled[0].match(form, pos)
+        if m is not None:
+            found.append((pos, compiled[1][(m.lastindex or 1) - 1]))
+
+
 def _hits(text: str) -> list[tuple[int, _Entry]]:
     """(position, entry) for every match in every scan form of the text."""
+    lexicon = _compiled()
     found: list[tuple[int, _Entry]] = []
     for form in _scan_forms(text):
-        for bucket in _buckets():
-            if not bucket.detector.search(form):
-                continue
-            for m in bucket.regex.finditer(form):
-                found.append((m.start(), bucket.entries[(m.lastindex or 1) - 1]))
+        if not form:
+            continue
+        pos = 0
+        for word in form.split(" "):
+            _try(lexicon.words, form, pos, found)
+            pos += len(word) + 1
+        if lexicon.inside_chars is not None and lexicon.inside_chars.search(form):
+            for pos in range(len(form)):
+                if form[pos] != " ":
+                    _try(lexicon.inside, form, pos, found)
     return found
 
 
@@ -361,8 +437,7 @@ def scan(text: str) -> SafetyNetHit | None:
 def lexicon_stats() -> dict[str, dict[str, int]]:
     """Number of entries per lexicon language and category (for reports and tests)."""
     stats: dict[str, dict[str, int]] = {}
-    for bucket in _buckets():
-        for entry in bucket.entries:
-            per = stats.setdefault(entry.language, {})
-            per[entry.category] = per.get(entry.category, 0) + 1
+    for entry in load_entries():
+        per = stats.setdefault(entry.language, {})
+        per[entry.category] = per.get(entry.category, 0) + 1
     return stats
