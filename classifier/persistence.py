@@ -19,24 +19,35 @@ from classifier.predict import Model
 FORMAT_VERSION: Final = 1
 METADATA_MEMBER: Final = "cfm_metadata.json"
 
-# Every non-builtin type the artifact may contain, listed explicitly (skops refuses anything else).
-TRUSTED_TYPES: Final[tuple[str, ...]] = (
-    "classifier.pipeline.TextNormaliser",
-    "numpy.dtype",
-    "numpy.float64",
-    "numpy.int64",
-    "numpy.ndarray",
-    "scipy.sparse._csr.csr_matrix",
-    "sklearn.calibration.CalibratedClassifierCV",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.feature_extraction.text.HashingVectorizer",
-    "sklearn.feature_extraction.text.TfidfTransformer",
-    "sklearn.model_selection._split.PredefinedSplit",
-    "sklearn.pipeline.FeatureUnion",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.svm._classes.LinearSVC",
-    "builtins.slice",
+# Every type the artifact may contain, listed explicitly. skops trusts many scikit-learn types by default; we check
+# the whole schema against this list ourselves, so nothing is trusted in bulk.
+TRUSTED_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        "builtins.bool",
+        "builtins.dict",
+        "builtins.float",
+        "builtins.int",
+        "builtins.list",
+        "builtins.NoneType",
+        "builtins.slice",
+        "builtins.str",
+        "builtins.tuple",
+        "classifier.pipeline.TextNormaliser",
+        "numpy.dtype",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.ndarray",
+        "scipy.sparse._csr.csr_matrix",
+        "sklearn.calibration.CalibratedClassifierCV",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.feature_extraction.text.HashingVectorizer",
+        "sklearn.feature_extraction.text.TfidfTransformer",
+        "sklearn.model_selection._split.PredefinedSplit",
+        "sklearn.pipeline.FeatureUnion",
+        "sklearn.pipeline.Pipeline",
+        "sklearn.svm._classes.LinearSVC",
+    }
 )
 
 
@@ -116,18 +127,43 @@ def check_compatible(metadata: dict[str, Any]) -> None:
         raise ModelVersionError(f"trained with scikit-learn {saved or '?'}, running {sklearn.__version__}")
 
 
+def artifact_types(path: Path) -> set[str]:
+    """Every module.class named anywhere in the artifact's skops schema."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
+        raise ModelCorruptError(f"{path.name}: unreadable schema ({type(exc).__name__})") from exc
+    found: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module, name = node.get("__module__"), node.get("__class__")
+            if isinstance(module, str) and isinstance(name, str):
+                found.add(f"{module}.{name}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def load(path: str | Path) -> Model:
     """The Model in an artifact; ModelNotFoundError, ModelCorruptError or ModelVersionError when it cannot be."""
     target = Path(path)
     metadata = read_metadata(target)
     check_compatible(metadata)
+    found = artifact_types(target)
+    unexpected = sorted(found - TRUSTED_TYPES)
+    if unexpected:
+        raise ModelCorruptError(f"{target.name}: untrusted types in artifact: {', '.join(unexpected)}")
     try:
+        # skops still refuses anything it does not know; we name exactly the types this artifact holds.
         untrusted = set(sio.get_untrusted_types(file=target))
     except Exception as exc:  # skops raises a variety of errors on damaged archives
         raise ModelCorruptError(f"{target.name}: unreadable schema ({type(exc).__name__})") from exc
-    unexpected = sorted(untrusted - set(TRUSTED_TYPES))
-    if unexpected:
-        raise ModelCorruptError(f"{target.name}: untrusted types in artifact: {', '.join(unexpected)}")
+    if not untrusted <= found:
+        raise ModelCorruptError(f"{target.name}: schema lists types it does not declare")
     try:
         payload = sio.load(target, trusted=sorted(untrusted))
         pipeline = payload["pipeline"]

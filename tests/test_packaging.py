@@ -1,0 +1,30 @@
+"""The wheel carries what a plain `pip install .` needs: migrations, templates, corpus, lexicon, model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_contains_the_data_files(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    wheel = next(tmp_path.glob("cfm-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "cfm/migrations/env.py" in names
+    assert any(n.startswith("cfm/migrations/versions/") and n.endswith(".py") for n in names)
+    assert "cfm/templates/base.html" in names
+    assert "classifier/models/default.skops" in names
+    assert sum(n.startswith("classifier/data/corpus/") and n.endswith(".jsonl") for n in names) >= 12
+    assert any(n.startswith("classifier/lexicon/") for n in names)
+    assert not any(n.startswith("tests/") for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "cfm = cfm.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
