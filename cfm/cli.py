@@ -55,7 +55,9 @@ def programmes() -> None:
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone.")
 @click.option("--default", "is_default", is_flag=True, help="Receives /feedback without a programme.")
 @with_appcontext
-def programmes_create(slug: str, name: str, numbers: tuple[str, ...], language: str, timezone: str, is_default: bool) -> None:
+def programmes_create(
+    slug: str, name: str, numbers: tuple[str, ...], language: str, timezone: str, is_default: bool
+) -> None:
     """Create a programme with its phone numbers."""
     from cfm.services.admin import AdminError, create_programme
 
@@ -196,10 +198,10 @@ def train(include_corrections: bool, output: str | None) -> None:
     """Train the classifier on the corpus (and corrections) and save the artifact atomically."""
     from pathlib import Path
 
+    from cfm.services.corrections import corrections
     from classifier.predict import DEFAULT_MODEL_PATH
     from classifier.train import NoTrainingDataError
     from classifier.train import train as run_training
-    from cfm.services.corrections import corrections
 
     extra = list(corrections()) if include_corrections else []
     target = Path(output or current_app.config.get("MODEL_PATH") or DEFAULT_MODEL_PATH)

@@ -9,12 +9,15 @@ from pathlib import Path
 
 from flask import Flask
 
-from channels.base import Contact, IntakeRequest
 from cfm.services.crypto import generate_keys
+from channels.base import Contact, IntakeRequest
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "classifier" / "data" / "corpus"
-DEMO_ROLES = (("officer", "officer@demo.cfm.example"), ("focal_point", "focal@demo.cfm.example"),
-              ("admin", "admin@demo.cfm.example"))
+DEMO_ROLES = (
+    ("officer", "officer@demo.cfm.example"),
+    ("focal_point", "focal@demo.cfm.example"),
+    ("admin", "admin@demo.cfm.example"),
+)
 SAMPLES_PER_LANGUAGE = 4
 
 
@@ -58,10 +61,14 @@ def build_demo(directory: str | None = None) -> tuple[Flask, list[tuple[str, str
             accounts.append((email, role, password))
         messages = sample_messages()
         for number, item in enumerate(messages):
-            contact = Contact(phone=f"+1500555{number:04d}") if item.get("channel") in ("sms", "whatsapp") else Contact()
+            contact = (
+                Contact(phone=f"+1500555{number:04d}") if item.get("channel") in ("sms", "whatsapp") else Contact()
+            )
             submit(
                 IntakeRequest(
-                    channel=item.get("channel", "web") if item.get("channel") in ("web", "sms", "whatsapp", "hotline", "survey") else "web",
+                    channel=item.get("channel", "web")
+                    if item.get("channel") in ("web", "sms", "whatsapp", "hotline", "survey")
+                    else "web",
                     text=item["text"],
                     programme="demo",
                     provider_id=f"demo-{number}",

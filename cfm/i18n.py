@@ -34,7 +34,12 @@ def locale_for_language(language: str | None) -> str | None:
         return None
     locales = current_app.config["LOCALES"]
     code = language.replace("-", "_")
-    for candidate in (code, LANGUAGE_TO_LOCALE.get(code), code.split("_")[0], LANGUAGE_TO_LOCALE.get(code.split("_")[0])):
+    for candidate in (
+        code,
+        LANGUAGE_TO_LOCALE.get(code),
+        code.split("_")[0],
+        LANGUAGE_TO_LOCALE.get(code.split("_")[0]),
+    ):
         if candidate and candidate in locales:
             return candidate
     return None

@@ -80,9 +80,7 @@ def clean_text(text: object, *, field: str = "text") -> str:
     if not text:
         raise ChannelError("empty_text", "The message is empty.", field=field)
     if len(text) > MAX_TEXT_LENGTH:
-        raise ChannelError(
-            "text_too_long", f"The message is longer than {MAX_TEXT_LENGTH} characters.", field=field
-        )
+        raise ChannelError("text_too_long", f"The message is longer than {MAX_TEXT_LENGTH} characters.", field=field)
     return text
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from classifier.predict import Model, load_model
 from cfm.extensions import db
 from cfm.models import Case
 from cfm.models.case import QUEUE_GENERAL
 from cfm.services import routing
+from classifier.predict import Model, load_model
 
 log = logging.getLogger(__name__)
 _MISSING = object()

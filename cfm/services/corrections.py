@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from sqlalchemy import select
 
-from classifier.train import Example
 from cfm.extensions import db
 from cfm.models import Case
+from classifier.data import Example
 
 
 def corrections() -> Iterator[Example]:

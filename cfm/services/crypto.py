@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-import os
 import hashlib
 import hmac
+import os
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
@@ -25,8 +25,8 @@ class Crypto:
             self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
         except ValueError as exc:
             raise ConfigError(
-                "CFM_ENCRYPTION_KEYS must be comma-separated Fernet keys "
-                "(make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+                "CFM_ENCRYPTION_KEYS must be comma-separated Fernet keys (make one with: "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
             ) from exc
         self._lookup_key = lookup_key
 

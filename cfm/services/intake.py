@@ -9,9 +9,6 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from channels.base import ChannelError, IntakeRequest
-from classifier.language import detect
-from classifier.safety_net import scan
 from cfm import jobs
 from cfm.extensions import db
 from cfm.models import Case, Message, PhoneNumber, Programme, Reporter
@@ -21,6 +18,9 @@ from cfm.services import routing
 from cfm.services.acknowledgement import acknowledgement
 from cfm.services.crypto import get_crypto
 from cfm.services.reference import new_reference
+from channels.base import ChannelError, IntakeRequest
+from classifier.language import detect
+from classifier.safety_net import scan
 
 log = logging.getLogger(__name__)
 _REFERENCE_ATTEMPTS = 5
@@ -81,9 +81,7 @@ def resolve_programme(request: IntakeRequest) -> Programme:
         programme = db.session.scalars(select(Programme).where(Programme.slug == request.programme)).first()
     elif request.to_number:
         number = request.to_number.removeprefix("whatsapp:").strip()
-        programme = db.session.scalars(
-            select(Programme).join(PhoneNumber).where(PhoneNumber.number == number)
-        ).first()
+        programme = db.session.scalars(select(Programme).join(PhoneNumber).where(PhoneNumber.number == number)).first()
     else:
         programme = default_programme()
     if programme is None:

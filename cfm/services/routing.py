@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from classifier.categories import is_restricted
 from cfm.models import Programme
 from cfm.models.case import QUEUE_GENERAL, QUEUE_RESTRICTED
+from classifier.categories import is_restricted
 
 URGENT_CATEGORIES = ("sexual_exploitation_abuse", "safety_protection")
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from channels.base import Contact, IntakeRequest
 from cfm.extensions import db
 from cfm.models import Case, Message, Reporter, User
 from cfm.services.admin import create_user
 from cfm.services.intake import IntakeResult, submit
+from channels.base import Contact, IntakeRequest
 
 PASSWORD = "correct horse battery"
 

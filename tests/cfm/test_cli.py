@@ -51,13 +51,26 @@ def test_init_db_creates_the_schema_the_models_describe_and_is_repeatable(empty_
     with empty_app.app_context(), db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
         assert diff == []
-        assert {"case", "message", "reporter", "programme", "user", "audit_event"} <= set(sa.inspect(conn).get_table_names())
+        assert {"case", "message", "reporter", "programme", "user", "audit_event"} <= set(
+            sa.inspect(conn).get_table_names()
+        )
 
 
 def test_programmes_create_with_numbers(runner: FlaskCliRunner, app: Flask) -> None:
     result = runner.invoke(
-        args=["programmes", "create", "afg-evac", "--name", "Afghanistan evacuation", "--number", "+93700000001",
-              "--number", "+14155550100", "--language", "fa_AF"]
+        args=[
+            "programmes",
+            "create",
+            "afg-evac",
+            "--name",
+            "Afghanistan evacuation",
+            "--number",
+            "+93700000001",
+            "--number",
+            "+14155550100",
+            "--language",
+            "fa_AF",
+        ]
     )
     assert result.exit_code == 0, result.output
     with app.app_context():
@@ -102,7 +115,11 @@ def test_users_create_reads_the_password_from_stdin(runner: FlaskCliRunner, app:
     ("args", "password", "message"),
     [
         (["x@example.org", "--role", "officer"], "short\n", "at least"),
-        (["x@example.org", "--role", "officer", "--programme", "nowhere"], "a long enough secret\n", "Unknown programme"),
+        (
+            ["x@example.org", "--role", "officer", "--programme", "nowhere"],
+            "a long enough secret\n",
+            "Unknown programme",
+        ),
         (["not-an-email", "--role", "officer"], "a long enough secret\n", "email"),
         (["x@example.org", "--role", "superuser"], "a long enough secret\n", "superuser"),
     ],
@@ -115,7 +132,9 @@ def test_users_create_refuses_bad_input(runner: FlaskCliRunner, args: list[str],
 
 def test_users_create_refuses_a_duplicate(runner: FlaskCliRunner) -> None:
     for expected in (0, 1):
-        result = runner.invoke(args=["users", "create", "a@example.org", "--role", "admin"], input="a long enough secret\n")
+        result = runner.invoke(
+            args=["users", "create", "a@example.org", "--role", "admin"], input="a long enough secret\n"
+        )
         assert result.exit_code == expected
     assert "already exists" in result.output
 
@@ -171,7 +190,9 @@ def test_demo_builds_a_database_with_users_and_sample_cases(tmp_path: Path) -> N
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     with engine.connect() as conn:
         queues = dict(conn.execute(sa.text('SELECT queue, count(*) FROM "case" GROUP BY queue')).all())
-        plain = conn.execute(sa.text("SELECT count(*) FROM \"case\" WHERE text_plain IS NOT NULL AND queue != 'general'")).scalar()
+        plain = conn.execute(
+            sa.text("SELECT count(*) FROM \"case\" WHERE text_plain IS NOT NULL AND queue != 'general'")
+        ).scalar()
     engine.dispose()
     assert queues.get("general", 0) > 0 and queues.get("restricted", 0) > 0
     assert plain == 0

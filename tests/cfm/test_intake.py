@@ -10,12 +10,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
-from channels.base import ChannelError, Contact, IntakeRequest
 from cfm import create_app
 from cfm.extensions import db
 from cfm.models import Case, Message, Reporter
 from cfm.services.intake import IntakeUnavailable, submit
 from cfm.services.reference import normalise_reference
+from channels.base import ChannelError, Contact, IntakeRequest
 from tests.cfm.helpers import counts, send, sms, web
 
 
@@ -112,8 +112,11 @@ def test_anonymous_submission_has_no_reporter(programme: Any) -> None:
 
 
 def test_contact_is_stored_sealed_with_a_lookup_hash(programme: Any) -> None:
-    case = send("Please call me about my wheelchair", contact=Contact(name="Amina", phone="+254722222222"),
-                consent_to_contact=True).case
+    case = send(
+        "Please call me about my wheelchair",
+        contact=Contact(name="Amina", phone="+254722222222"),
+        consent_to_contact=True,
+    ).case
     reporter = db.session.get(Reporter, case.reporter_id)
     assert reporter is not None and reporter.phone == "+254722222222" and reporter.consent_to_contact
     raw = db.session.execute(text("SELECT phone, name, phone_hash FROM reporter")).one()
