@@ -121,7 +121,9 @@ def demo(port: int, no_serve: bool, directory: str | None) -> None:
     if no_serve:
         return
     click.echo(f"Serving on http://127.0.0.1:{port}/  (Ctrl+C to stop)")
-    app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False)
+    from werkzeug.serving import run_simple
+
+    run_simple("127.0.0.1", port, app, threaded=True)
 
 
 @click.command("classify")

@@ -11,6 +11,7 @@ from flask import Flask
 
 from cfm.services.crypto import generate_keys
 from channels.base import Contact, IntakeRequest
+from classifier.categories import CATEGORIES
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "classifier" / "data" / "corpus"
 DEMO_ROLES = (
@@ -22,19 +23,19 @@ SAMPLES_PER_LANGUAGE = 4
 
 
 def sample_messages(limit_per_language: int = SAMPLES_PER_LANGUAGE) -> list[dict[str, str]]:
-    """A spread of corpus lines across languages and categories, chosen deterministically."""
+    """A few corpus lines per language, rotating through the categories so that every one appears."""
     chosen: list[dict[str, str]] = []
-    for path in sorted(CORPUS_DIR.glob("*.jsonl")):
-        if "translit" in path.name:
-            continue
-        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        seen: set[str] = set()
-        for item in lines[:: max(1, len(lines) // 40)]:
-            if item["category"] not in seen:
-                seen.add(item["category"])
-                chosen.append(item)
-            if len(seen) >= limit_per_language:
-                break
+    files = [path for path in sorted(CORPUS_DIR.glob("*.jsonl")) if "translit" not in path.name]
+    for index, path in enumerate(files):
+        by_category: dict[str, dict[str, str]] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                by_category.setdefault(item["category"], item)
+        for offset in range(limit_per_language):
+            category = CATEGORIES[(index * limit_per_language + offset) % len(CATEGORIES)]
+            if category in by_category:
+                chosen.append(by_category[category])
     return chosen
 
 

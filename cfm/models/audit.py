@@ -12,7 +12,7 @@ from cfm.extensions import db
 from cfm.models.types import UTCDateTime, utcnow
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(db.Model):  # type: ignore[name-defined]
     """Who did what to which object, chained to the previous event by hash."""
 
     __tablename__ = "audit_event"

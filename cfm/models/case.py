@@ -57,7 +57,7 @@ class SealableText:
         self.store_text(self.text, sealed=sealed)
 
 
-class Case(SealableText, db.Model):  # type: ignore[name-defined,misc]
+class Case(SealableText, db.Model):  # type: ignore[name-defined]
     """One submission and everything that happens to it."""
 
     __tablename__ = "case"
@@ -112,7 +112,7 @@ class Case(SealableText, db.Model):  # type: ignore[name-defined,misc]
         return self.queue != QUEUE_GENERAL
 
 
-class Message(SealableText, db.Model):  # type: ignore[name-defined,misc]
+class Message(SealableText, db.Model):  # type: ignore[name-defined]
     """One inbound or outbound message in a case's thread."""
 
     __tablename__ = "message"

@@ -11,7 +11,7 @@ from cfm.extensions import db
 from cfm.models.types import Sealed, UTCDateTime, utcnow
 
 
-class Programme(db.Model):  # type: ignore[name-defined,misc]
+class Programme(db.Model):  # type: ignore[name-defined]
     """An operation with its own numbers, language, time zone and service levels."""
 
     __tablename__ = "programme"
@@ -34,7 +34,7 @@ class Programme(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class PhoneNumber(db.Model):  # type: ignore[name-defined,misc]
+class PhoneNumber(db.Model):  # type: ignore[name-defined]
     """An E.164 number (SMS, WhatsApp, voice) that belongs to one programme."""
 
     __tablename__ = "phone_number"

@@ -11,7 +11,7 @@ from cfm.extensions import db
 from cfm.models.types import Sealed, UTCDateTime, utcnow
 
 
-class Reporter(db.Model):  # type: ignore[name-defined,misc]
+class Reporter(db.Model):  # type: ignore[name-defined]
     """Contact details (encrypted), consent, preferred language and opt-out."""
 
     __tablename__ = "reporter"

@@ -27,7 +27,7 @@ user_programme = Table(
 )
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(db.Model):  # type: ignore[name-defined]
     """A staff member; no programmes means all programmes."""
 
     __tablename__ = "user"

@@ -6,7 +6,7 @@ each path refuses the wrong role (shared/DESIGN.md, "The restricted queue is a s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 from sqlalchemy import Select, false, select
 
@@ -53,7 +53,7 @@ def get_visible_case(user: User | None, reference: str) -> Case | None:
     canonical = normalise_reference(reference)
     if canonical is None:
         return None
-    return db.session.scalars(visible_cases(user).where(Case.reference == canonical)).first()
+    return cast(Case | None, db.session.scalars(visible_cases(user).where(Case.reference == canonical)).first())
 
 
 def can_see_restricted(user: User | None) -> bool:

@@ -43,6 +43,7 @@ def create_programme(
     """Create a programme with its E.164 numbers."""
     if not SLUG.match(slug):
         raise AdminError("The slug must be lower-case letters, digits and hyphens.")
+    numbers = list(numbers)
     bad = [n for n in numbers if not E164.match(n)]
     if bad:
         raise AdminError(f"Not an E.164 number: {', '.join(bad)} (write it like +254700000000).")

@@ -25,7 +25,7 @@ def get_model() -> Model | None:
         path = current_app.config.get("MODEL_PATH")
         cached = load_model(Path(path) if path else None)
         current_app.extensions["cfm_model"] = cached
-    return cached  # type: ignore[return-value]
+    return cached
 
 
 def classify_case(case_id: int) -> Case | None:
