@@ -449,7 +449,7 @@ def render_model_card(report: EvaluationReport) -> str:
         f"{meta.get('skops_version', '?')}).",
         "- One scikit-learn Pipeline: text normalisation (NFKC, casefold, diacritics and Arabic harakat removed, "
         "Arabic/Persian/Pashto letter variants unified, tatweel and elongation collapsed, long numbers masked) -> "
-        "union of hashed character n-grams (char_wb 1-4, 2^20 buckets) and word 1-2-grams (2^19 buckets), "
+        "union of hashed character n-grams (char_wb 1-4, 2^18 buckets) and word 1-2-grams (2^17 buckets), "
         "each TF-IDF weighted (sublinear tf) -> LinearSVC (balanced class weights) with sigmoid calibration "
         "(CalibratedClassifierCV, group folds, one final estimator). The hashing keeps no vocabulary, so the "
         "artifact is small and loads fast.",

@@ -18,8 +18,8 @@ from sklearn.svm import LinearSVC
 RANDOM_STATE: Final = 20240611
 # Longer texts are cut for the model (the safety net still reads all of it); hotline notes stay far below this.
 MAX_MODEL_CHARS: Final = 20_000
-CHAR_FEATURES: Final = 2**20
-WORD_FEATURES: Final = 2**19
+CHAR_FEATURES: Final = 2**18
+WORD_FEATURES: Final = 2**17
 
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _CONTROLS: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")

@@ -94,14 +94,39 @@ _CHAR_MAP.update({0x06F0 + i: str(i) for i in range(10)})
 
 _BAD_CHARS: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _SPACES: Final = re.compile(r"\s+")
-_RUN3: Final = re.compile(r"([^\W\d_])\1{2,}")
+_TRIPLE: Final = re.compile(r"(.)\1\1")  # a cheap test before the letters-only rule below
+_RUN3: Final = re.compile(r"([^\W\d_])\1{2,}")  # letters only: "1000" stays
+
+
+def _combining_class() -> re.Pattern[str]:
+    """A regex for runs of combining marks (Unicode Mn and Me in the BMP)."""
+    ranges: list[str] = []
+    start = prev = -2
+    for cp in range(0x300, 0x10000):
+        if 0xD800 <= cp < 0xE000 or unicodedata.category(chr(cp)) not in ("Mn", "Me"):
+            continue
+        if cp != prev + 1:
+            if start >= 0:
+                ranges.append(f"\\u{start:04x}-\\u{prev:04x}" if prev > start else f"\\u{start:04x}")
+            start = cp
+        prev = cp
+    ranges.append(f"\\u{start:04x}-\\u{prev:04x}" if prev > start else f"\\u{start:04x}")
+    return re.compile("[" + "".join(ranges) + "]+")
+
+
+_COMBINING: Final = _combining_class()
+_MAPPED: Final = re.compile("[" + re.escape("".join(map(chr, _CHAR_MAP))) + "]")
 
 
 def _fold(text: str) -> str:
     """NFKC, casefold, drop combining marks and unify letter variants (character by character)."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFC", text.translate(_CHAR_MAP))
+    if text.isascii():  # the common case, and NFKC/NFD are no-ops on it
+        return text.lower().replace("`", "'")
+    text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
+    text = _COMBINING.sub("", text)
+    if _MAPPED.search(text):
+        text = text.translate(_CHAR_MAP)
+    return unicodedata.normalize("NFC", text)
 
 
 def normalise(text: str) -> str:
@@ -109,9 +134,9 @@ def normalise(text: str) -> str:
     try:
         if not isinstance(text, str):
             text = "" if text is None else str(text)
-        text = _BAD_CHARS.sub(" ", text)
-        text = _fold(text)
-        text = _RUN3.sub(r"\1\1", text)
+        text = _fold(_BAD_CHARS.sub(" ", text))
+        if _TRIPLE.search(text):
+            text = _RUN3.sub(r"\1\1", text)
         return _SPACES.sub(" ", text).strip()
     except Exception:  # the safety net must never take an intake down; an unscannable text is empty
         return ""
@@ -124,12 +149,14 @@ _SEPARATORS: Final = re.compile(r"[^\w$€£%]+|_+")
 
 def _scan_forms(text: str) -> list[str]:
     """The one or two scan forms of a text (elongated runs cut to two letters, and to one)."""
-    text = _BAD_CHARS.sub(" ", text)
-    folded = _fold(text)
-    forms = [_RUN3.sub(r"\1\1", folded)]
-    if len(forms[0]) != len(folded):  # there was elongation: "pleeease" needs "please" as well
-        forms.append(_RUN3.sub(r"\1", folded))
-    return [_SPACES.sub(" ", _SEPARATORS.sub(" ", f)).strip() for f in forms]
+    folded = _fold(_BAD_CHARS.sub(" ", text))
+    forms = [folded]
+    if _TRIPLE.search(folded):
+        forms = [_RUN3.sub(r"\1\1", folded)]
+        once = _RUN3.sub(r"\1", folded)
+        if once != forms[0]:  # "pleeease" needs "please" as well as "pleease"
+            forms.append(once)
+    return [_SEPARATORS.sub(" ", f).strip() for f in forms]
 
 
 # ---------------------------------------------------------------------------------------------- lexicon
@@ -246,69 +273,85 @@ def load_entries(paths: Iterable[Path] | None = None) -> list[_Entry]:
     return entries
 
 
-def _first_chars(regex: str) -> frozenset[str] | None:
-    """The characters a match of the regex can start with, or None when any character can."""
-    try:  # the parser is private to re; when it moves, every entry is simply tried everywhere
+_WILD: Final = "\x00"  # marks a prefix after which any character may follow
+_MAX_PREFIXES: Final = 4096
+
+
+def _prefixes(regex: str, k: int = 2) -> frozenset[str] | None:
+    """The strings of k characters a match can start with; a shorter one ends in _WILD (anything follows).
+
+    None when the set is too large or the regex cannot be analysed: the entry is then tried everywhere.
+    """
+    try:  # the parser is private to re; if it changes, entries are simply tried at every position
         from re import _constants as c  # noqa: PLC0415
         from re import _parser as p  # noqa: PLC0415
 
-        def seq(items: Any) -> tuple[set[str] | None, bool]:
-            acc: set[str] = set()
-            for op, av in items:
-                first, nullable = item(op, av)
-                if first is None:
-                    return None, False
-                acc |= first
-                if not nullable:
-                    return acc, False
-            return acc, True
+        out: set[str] = set()
 
-        def item(op: Any, av: Any) -> tuple[set[str] | None, bool]:
+        def walk(items: list[Any], prefix: str) -> None:
+            if len(out) > _MAX_PREFIXES:
+                raise OverflowError
+            if len(prefix) >= k:
+                out.add(prefix[:k])
+                return
+            if not items:
+                out.add(prefix + _WILD)
+                return
+            (op, av), rest = items[0], items[1:]
             if op is c.LITERAL:
-                return {chr(av)}, False
-            if op is c.IN:
-                chars: set[str] = set()
+                walk(rest, prefix + chr(av))
+            elif op is c.IN:
+                chars: list[str] = []
                 for o, a in av:
                     if o is c.LITERAL:
-                        chars.add(chr(a))
-                    elif o is c.RANGE and a[1] - a[0] < 4096:
-                        chars.update(chr(x) for x in range(a[0], a[1] + 1))
+                        chars.append(chr(a))
+                    elif o is c.RANGE and a[1] - a[0] < 512:
+                        chars.extend(chr(x) for x in range(a[0], a[1] + 1))
                     else:
-                        return None, False
-                return chars, False
-            if op is c.SUBPATTERN:
-                return seq(av[-1])
-            if op is c.ATOMIC_GROUP:
-                return seq(av)
-            if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
-                first, nullable = seq(av[2])
-                return first, nullable or av[0] == 0
-            if op is c.BRANCH:
-                union: set[str] = set()
-                any_nullable = False
+                        out.add(prefix + _WILD)
+                        return
+                for ch in chars:
+                    walk(rest, prefix + ch)
+            elif op is c.SUBPATTERN:
+                walk(list(av[-1]) + rest, prefix)
+            elif op is c.ATOMIC_GROUP:
+                walk(list(av) + rest, prefix)
+            elif op is c.BRANCH:
                 for branch in av[1]:
-                    first, nullable = seq(branch)
-                    if first is None:
-                        return None, False
-                    union |= first
-                    any_nullable = any_nullable or nullable
-                return union, any_nullable
-            if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
-                return set(), True
-            return None, False
+                    walk(list(branch) + rest, prefix)
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                low, high, inner = av
+                if high == 0:
+                    walk(rest, prefix)
+                    return
+                again = [(op, (max(low - 1, 0), high - 1 if high != c.MAXREPEAT else high, inner))]
+                if low == 0:
+                    walk(rest, prefix)
+                walk(list(inner) + again + rest, prefix)
+            elif op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+                walk(rest, prefix)
+            else:
+                out.add(prefix + _WILD)
 
-        first, nullable = seq(p.parse(regex))
+        walk(list(p.parse(regex)), "")
+    except (OverflowError, RecursionError):
+        return None
     except Exception:
         return None
-    return None if first is None or nullable else frozenset(first)
+    return None if _WILD in out else frozenset(out)
 
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    """Entries dispatched on the character a match starts with: one regex per distinct entry set."""
+    """Entries dispatched on the two characters a match starts with (a regex is tried only where it can start)."""
 
-    regexes: dict[str, tuple[re.Pattern[str], tuple[_Entry, ...]]]
+    exact: dict[str, tuple[re.Pattern[str], tuple[_Entry, ...]]]
+    by_first: dict[str, tuple[re.Pattern[str], tuple[_Entry, ...]]]
     anywhere: tuple[re.Pattern[str], tuple[_Entry, ...]] | None
+
+    def lookup(self, form: str, pos: int) -> tuple[re.Pattern[str], tuple[_Entry, ...]] | None:
+        """The alternation to try at pos."""
+        return self.exact.get(form[pos : pos + 2]) or self.by_first.get(form[pos]) or self.anywhere
 
 
 def _rank(entry: _Entry) -> tuple[int, int]:
@@ -316,29 +359,42 @@ def _rank(entry: _Entry) -> tuple[int, int]:
     return (-entry.weight, PRIORITY.index(entry.category))
 
 
+def _alternation(group: list[_Entry]) -> tuple[re.Pattern[str], tuple[_Entry, ...]]:
+    """One regex trying the entries in rank order; group i+1 is entry i."""
+    ordered = tuple(sorted(set(group), key=lambda e: (_rank(e), e.language, e.regex)))
+    return re.compile("|".join(f"({e.regex})" for e in ordered)), ordered
+
+
 def _table(entries: list[_Entry]) -> _Table:
-    """Compile entries into per-first-character alternations (a match is tried only where it can start)."""
-    ordered = sorted(entries, key=_rank)
-    firsts = [_first_chars(e.regex) for e in ordered]
-    everywhere = [e for e, f in zip(ordered, firsts, strict=True) if f is None]
-    by_char: dict[str, list[int]] = {}
-    for i, first in enumerate(firsts):
-        for ch in first or ():
-            by_char.setdefault(ch, []).append(i)
-    compiled: dict[tuple[int, ...], tuple[re.Pattern[str], tuple[_Entry, ...]]] = {}
-    regexes = {}
-    for ch, idx in by_char.items():
-        key = tuple(idx)
-        if key not in compiled:
-            group = tuple(ordered[i] for i in idx) + tuple(everywhere)
-            group = tuple(sorted(group, key=_rank))
-            compiled[key] = (re.compile("|".join(f"({e.regex})" for e in group)), group)
-        regexes[ch] = compiled[key]
-    anywhere = None
-    if everywhere:
-        group = tuple(everywhere)
-        anywhere = (re.compile("|".join(f"({e.regex})" for e in group)), group)
-    return _Table(regexes, anywhere)
+    """Compile entries into alternations keyed by the first two (or first) characters of a match."""
+    exact: dict[str, list[_Entry]] = {}
+    first: dict[str, list[_Entry]] = {}
+    anywhere: list[_Entry] = []
+    for entry in entries:
+        prefixes = _prefixes(entry.regex)
+        if prefixes is None:
+            anywhere.append(entry)
+            continue
+        for pre in prefixes:
+            if len(pre) == 2:
+                exact.setdefault(pre, []).append(entry)
+            else:  # pragma: no cover - a one-character pattern
+                first.setdefault(pre[:1], []).append(entry)
+    cache: dict[frozenset[_Entry], tuple[re.Pattern[str], tuple[_Entry, ...]]] = {}
+
+    def compiled(group: list[_Entry]) -> tuple[re.Pattern[str], tuple[_Entry, ...]]:
+        key = frozenset(group)
+        if key not in cache:
+            cache[key] = _alternation(group)
+        return cache[key]
+
+    firsts = set(first) | {pre[0] for pre in exact}
+    by_first = {ch: compiled(first.get(ch, []) + anywhere) for ch in firsts if first.get(ch) or anywhere}
+    return _Table(
+        {pre: compiled(group + first.get(pre[0], []) + anywhere) for pre, group in exact.items()},
+        by_first,
+        compiled(anywhere) if anywhere else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,8 +409,8 @@ class _Compiled:
 def _compile(entries: list[_Entry]) -> _Compiled:
     """Compile the lexicon once."""
     inside = _table([e for e in entries if not e.bounded])
-    chars = "".join(sorted(inside.regexes))
-    detector = re.compile("[" + re.escape(chars) + "]") if chars and inside.anywhere is None else None
+    chars = "".join(sorted({pre[0] for pre in inside.exact} | set(inside.by_first)))
+    detector = re.compile("[" + re.escape(chars) + "]") if chars else None
     if inside.anywhere is not None:
         detector = re.compile(".", re.DOTALL)
     return _Compiled(_table([e for e in entries if e.bounded]), inside, detector)
@@ -384,7 +440,7 @@ def reload() -> None:
 
 def _try(table: _Table, form: str, pos: int, found: list[tuple[int, _Entry]]) -> None:
     """Try the entries that can start at pos; record the first (highest-ranked) that matches."""
-    compiled = table.regexes.get(form[pos]) or table.anywhere
+    compiled = table.lookup(form, pos)
     if compiled is not None:
         m = compiled[0].match(form, pos)
         if m is not None:
