@@ -25,7 +25,8 @@ _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _CONTROLS: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _ELONGATION: Final = re.compile(r"(\D)\1{2,}")
 _LONG_NUMBER: Final = re.compile(r"\d{3,}")
-_SPACES: Final = re.compile(r"\s+")
+# Combining marks: Latin accents, Cyrillic breve and stress, Arabic harakat and hamza marks, Ethiopic has none.
+_COMBINING: Final = re.compile("[\u0300-\u036f\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 # Arabic-script letter variants onto one form (alef, yeh, kaf, teh marbuta, heh), Arabic-Indic digits to ASCII.
 _TRANSLATE: Final = str.maketrans(
@@ -56,14 +57,17 @@ def normalise(text: str) -> str:
     if not isinstance(text, str):
         return ""
     text = text[:MAX_MODEL_CHARS]
-    text = _SURROGATES.sub("", text)
-    text = _CONTROLS.sub(" ", text)
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = unicodedata.normalize("NFC", text).translate(_TRANSLATE)
+    if text.isascii():
+        text = _CONTROLS.sub(" ", text.lower())
+    else:
+        text = _CONTROLS.sub(" ", _SURROGATES.sub("", text))
+        text = unicodedata.normalize("NFKD", text.casefold())
+        if _COMBINING.search(text):
+            text = _COMBINING.sub("", text)
+        text = unicodedata.normalize("NFC", text).translate(_TRANSLATE)
     text = _ELONGATION.sub(r"\1\1", text)
     text = _LONG_NUMBER.sub("000", text)
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 class TextNormaliser(TransformerMixin, BaseEstimator):

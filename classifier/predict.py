@@ -111,6 +111,7 @@ class Model:
         self._restricted_mask = np.array([is_restricted(c) for c in self.classes])
         self._features = Pipeline(pipeline.steps[:-1])
         self._coef = self._class_weights()
+        self._word_parts = self._word_feature_parts()
         self._scan: SafetyScan | None | bool = False  # False: not looked up yet
 
     @property
@@ -121,10 +122,10 @@ class Model:
     def _class_weights(self) -> Any:
         """Linear weights as a (features x classes) matrix for explaining predictions."""
         estimator = linear_estimator(self.pipeline)
-        coef = sparse.csr_matrix(estimator.coef_)
+        coef = estimator.coef_.toarray() if sparse.issparse(estimator.coef_) else np.asarray(estimator.coef_)
         if coef.shape[0] == 1 and len(self.classes) == 2:
-            coef = sparse.vstack([-coef, coef])
-        return coef.T.tocsr()
+            coef = np.vstack([-coef[0], coef[0]])
+        return np.ascontiguousarray(coef.T)
 
     def _scanner(self) -> SafetyScan | None:
         """The safety net's scan function, looked up once."""
@@ -175,45 +176,54 @@ class Model:
             )
         return predictions
 
-    def _word_vectors(self, words: list[str]) -> Any:
-        """TF-IDF vectors of single words without length normalisation (rare, long words weigh more)."""
+    def _word_feature_parts(self) -> list[tuple[Any, Any]]:
+        """(hasher, idf x weight diagonal) per feature block, to vectorise single words without normalisation."""
         union = self._features.steps[-1][1]
-        blocks = []
+        parts = []
         for name, part in union.transformer_list:
             weight = (union.transformer_weights or {}).get(name, 1.0)
-            counts = part.steps[0][1].transform(words)
-            tfidf = part.steps[-1][1]
+            idf = part.steps[-1][1].idf_
+            parts.append((part.steps[0][1], sparse.diags(idf * weight, format="csr")))
+        return parts
+
+    def _word_vectors(self, words: list[str]) -> Any:
+        """TF-IDF vectors of single words without length normalisation (rare, long words weigh more)."""
+        blocks = []
+        for hasher, idf in self._word_parts:
+            counts = hasher.transform(words)
             counts.data = 1.0 + np.log(counts.data)
-            blocks.append(counts @ sparse.diags(tfidf.idf_ * weight))
-        return sparse.hstack(blocks).tocsr()
+            blocks.append(counts @ idf)
+        return sparse.hstack(blocks, format="csr")
 
     def _top_terms(self, texts: Sequence[str], chosen: np.ndarray) -> list[tuple[str, ...]]:
         """The words of each text that weigh most towards its chosen category."""
         if not texts:
             return []
-        words_per_text: list[list[str]] = []
+        words_per_text: list[list[tuple[str, str]]] = []
         keys: dict[str, int] = {}
+        normalised: dict[str, str] = {}
         for text in texts:
-            words = [
-                w for w in _WORD.findall(text[:MAX_MODEL_CHARS])[:_MAX_TERM_WORDS] if len(w) > 2 and _HAS_LETTER.search(w)
-            ]
-            words_per_text.append(words)
-            for word in words:
-                keys.setdefault(normalise(word), len(keys))
+            pairs = []
+            for word in _WORD.findall(text[:MAX_MODEL_CHARS])[:_MAX_TERM_WORDS]:
+                if len(word) > 2 and _HAS_LETTER.search(word):
+                    key = normalised.get(word)
+                    if key is None:
+                        key = normalised[word] = normalise(word)
+                        keys.setdefault(key, len(keys))
+                    pairs.append((word, key))
+            words_per_text.append(pairs)
         if not keys:
             return [()] * len(texts)
-        scores = (self._word_vectors(list(keys)) @ self._coef).toarray()
+        scores = self._word_vectors(list(keys)) @ self._coef
         result: list[tuple[str, ...]] = []
-        for words, column in zip(words_per_text, chosen, strict=True):
-            ranked: dict[str, float] = {}
-            for word in words:
-                key = normalise(word)
-                score = float(scores[keys[key], column])
-                if score > 0 and key not in ranked:
-                    ranked[key] = score
-            best = sorted(ranked, key=ranked.__getitem__, reverse=True)[:TOP_TERMS]
-            original = {normalise(word): word for word in reversed(words)}
-            result.append(tuple(original[key] for key in best))
+        for pairs, column in zip(words_per_text, chosen, strict=True):
+            ranked: dict[str, tuple[float, str]] = {}
+            for word, key in pairs:
+                value = float(scores[keys[key], column])
+                if value > 0 and key not in ranked:
+                    ranked[key] = (value, word)
+            best = sorted(ranked.values(), reverse=True)[:TOP_TERMS]
+            result.append(tuple(word for _, word in best))
         return result
 
 

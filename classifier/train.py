@@ -184,7 +184,6 @@ def fit_model(
         threshold_info = {"tuned": True, "folds": folds, "target_recall": target_recall, **choice.as_dict()}
     pipeline = build_pipeline(calibration_folds(groups))
     pipeline.fit(texts, labels)
-    _sparsify(pipeline)
     info = dict(metadata or {})
     info.update(
         n_examples=len(examples),
@@ -194,12 +193,6 @@ def fit_model(
         training_seconds=round(time.perf_counter() - started, 2),
     )
     return Model(pipeline, threshold, info)
-
-
-def _sparsify(pipeline: Any) -> None:
-    """Store the linear weights sparsely: most hashed features never occur, so the artifact stays small."""
-    for calibrated in pipeline.steps[-1][1].calibrated_classifiers_:
-        calibrated.estimator.sparsify()
 
 
 def train(

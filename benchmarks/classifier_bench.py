@@ -1,0 +1,140 @@
+"""Classifier speed benchmark: load time, batch throughput, single-text latency, artifact size, CLI end to end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _figure(name: str, value: float, unit: str, floor: float | None, higher_is_better: bool) -> dict[str, Any]:
+    """One benchmark figure with its floor (or ceiling) and whether it holds."""
+    holds = None if floor is None else (value >= floor if higher_is_better else value <= floor)
+    row = {"name": name, "value": round(value, 4), "unit": unit, "floor": floor, "holds": holds}
+    bound = "" if floor is None else (f">= {floor}" if higher_is_better else f"<= {floor}")
+    verdict = "" if holds is None else ("ok" if holds else "BELOW FLOOR")
+    print(f"{name:42s} {value:12.3f} {unit:8s} {bound:12s} {verdict}", flush=True)
+    return row
+
+
+def _texts(n: int) -> list[str]:
+    """n corpus texts (cycled), so the benchmark reads realistic lengths and scripts."""
+    from classifier.data import load_corpus
+
+    corpus = [e.text for e in load_corpus()] or ["when is our flight, nobody told us anything"]
+    return [corpus[i % len(corpus)] for i in range(n)]
+
+
+def _cli_end_to_end(lines: int) -> float | None:
+    """Texts per second for `cfm classify FILE` on `lines` JSON lines, start-up included; None without the CLI."""
+    cfm = shutil.which("cfm") or str(Path(sys.executable).with_name("cfm"))
+    if not Path(cfm).exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "in.jsonl"
+        source.write_text(
+            "".join(json.dumps({"text": t, "id": i}, ensure_ascii=False) + "\n" for i, t in enumerate(_texts(lines))),
+            encoding="utf-8",
+        )
+        env = {**os.environ, "CFM_DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
+        started = time.perf_counter()
+        result = subprocess.run(  # noqa: S603 - our own console script with a file we wrote
+            [cfm, "classify", str(source)], capture_output=True, env=env, cwd=tmp, timeout=600, check=False
+        )
+        elapsed = time.perf_counter() - started
+    if result.returncode != 0 or result.stdout.count(b"\n") < lines:
+        print(f"cfm classify unavailable or failed (exit {result.returncode})", flush=True)
+        return None
+    return lines / elapsed
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """Run every figure (quick: fewer texts) and return them; each is also printed with its floor."""
+    sys.path.insert(0, str(REPO))
+    cold = subprocess.run(  # noqa: S603 - the running interpreter on a fixed snippet
+        [
+            sys.executable,
+            "-c",
+            "import time; t = time.perf_counter(); from classifier.predict import load_model; m = load_model(); "
+            "print(time.perf_counter() - t if m is not None else -1)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    from classifier import language, persistence
+    from classifier.predict import DEFAULT_MODEL_PATH, safety_scanner
+
+    figures: list[dict[str, Any]] = []
+    size_mb = DEFAULT_MODEL_PATH.stat().st_size / 1e6
+    figures.append(_figure("artifact size", size_mb, "MB", 25.0, higher_is_better=False))
+    loads = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model = persistence.load(DEFAULT_MODEL_PATH)
+        loads.append(time.perf_counter() - started)
+    figures.append(_figure("model load (modules imported)", min(loads), "s", 1.0, higher_is_better=False))
+    cold_value = float(cold.stdout.strip() or -1)
+    if cold_value >= 0:
+        figures.append(_figure("model load, fresh process (with imports)", cold_value, "s", None, True))
+
+    n = 2_000 if quick else 20_000
+    texts = _texts(n)
+    model.predict(texts[:200])  # warm caches (safety-net regexes, py3langid)
+    started = time.perf_counter()
+    model.predict(texts)
+    figures.append(_figure(f"batch predict ({n} texts)", n / (time.perf_counter() - started), "texts/s", 5000, True))
+
+    singles = texts[: 300 if quick else 2_000]
+    timings = []
+    for text in singles:
+        started = time.perf_counter()
+        model.predict_one(text)
+        timings.append(time.perf_counter() - started)
+    figures.append(_figure("single text median", statistics.median(timings) * 1e3, "ms", 2.0, False))
+    figures.append(
+        _figure("single text p95", statistics.quantiles(timings, n=20)[-1] * 1e3, "ms", None, False)
+    )
+
+    started = time.perf_counter()
+    for text in texts:
+        language.detect(text)
+    figures.append(_figure("language id per text", (time.perf_counter() - started) / n * 1e6, "us", None, False))
+    scan = safety_scanner()
+    if scan is not None:
+        started = time.perf_counter()
+        for text in texts:
+            scan(text)
+        figures.append(_figure("safety net per text", (time.perf_counter() - started) / n * 1e6, "us", None, False))
+
+    rate = _cli_end_to_end(2_000 if quick else 20_000)
+    if rate is not None:
+        figures.append(_figure("cfm classify end to end (with start-up)", rate, "texts/s", 1000, True))
+    return figures
+
+
+def main() -> int:
+    """CLI: python benchmarks/classifier_bench.py [--quick] [--json FILE]."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer texts (a few seconds)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    figures = run(args.quick)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    return 0 if all(f["holds"] is not False for f in figures) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Flask-WTF forms of the public pages: CSRF, labels and choices; the checks live in channels/web.py."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import Field, HiddenField, RadioField, StringField, TelField, TextAreaField
+
+from channels.base import MAX_TEXT_LENGTH
+from channels.web import HONEYPOT_FIELD, RATING_VALUES, SUBMISSION_FIELD, SurveyDefinition, localised
+
+
+class ContactForm(FlaskForm):
+    """Fields every public submission form has: contact choice, honeypot, idempotency token."""
+
+    contact = RadioField(
+        _l("Do you want us to contact you?"),
+        choices=[("no", _l("No, I want to stay anonymous")), ("yes", _l("Yes, contact me"))],
+        default="no",
+        validate_choice=False,
+    )
+    phone = TelField(
+        _l("Phone number"),
+        description=_l("Only if you want us to contact you. Include the country code if you can."),
+    )
+    method = RadioField(
+        _l("How should we contact you?"),
+        choices=[("call", _l("Phone call")), ("sms", _l("SMS")), ("whatsapp", _l("WhatsApp"))],
+        validate_choice=False,
+    )
+    name = StringField(_l("Your name (optional)"))
+    website = StringField(_l("Leave this field empty"), name=HONEYPOT_FIELD)
+    submission = HiddenField(name=SUBMISSION_FIELD)
+
+    def with_token(self) -> ContactForm:
+        """Give the form a fresh idempotency token when it has none (first display)."""
+        if not self.submission.data:
+            self.submission.data = secrets.token_urlsafe(24)
+        return self
+
+
+class FeedbackForm(ContactForm):
+    """The feedback form: free text (the only required field) and an optional hint in plain words."""
+
+    text = TextAreaField(_l("What do you want to tell us?"), render_kw={"maxlength": MAX_TEXT_LENGTH})
+    category = RadioField(
+        _l("What is it about? (optional)"),
+        choices=[
+            ("question", _l("A question")),
+            ("request", _l("A request for help")),
+            ("complaint", _l("A complaint")),
+            ("suggestion", _l("An idea or suggestion")),
+            ("thanks", _l("Thanks")),
+            ("serious", _l("Something serious: abuse, exploitation, fraud, threats or danger")),
+        ],
+        validate_choice=False,
+    )
+    programme = RadioField(_l("Which operation is this about?"), choices=[], validate_choice=False)
+
+
+class StatusForm(FlaskForm):
+    """The status lookup: one reference code."""
+
+    reference = StringField(
+        _l("Your reference code"), description=_l("It looks like 7QK2-M9XD. Small letters and no dash also work.")
+    )
+
+
+class SurveyForm(ContactForm):
+    """Base of the forms built from a survey definition."""
+
+
+def survey_form_class(definition: SurveyDefinition, locale: str | None) -> type[SurveyForm]:
+    """A form class with one field per question, labelled in the locale (English fallback)."""
+    fields: dict[str, Field] = {}
+    for question in definition.questions:
+        label = localised(question.text, locale)
+        hint = localised(question.hint, locale) if question.hint else ""
+        if question.type == "rating":
+            field: Field = RadioField(
+                label, choices=[(str(v), str(v)) for v in RATING_VALUES], description=hint, validate_choice=False
+            )
+        elif question.type == "yes_no":
+            field = RadioField(
+                label, choices=[("yes", _l("Yes")), ("no", _l("No"))], description=hint, validate_choice=False
+            )
+        elif question.type == "single_choice":
+            choices = [(o.id, localised(o.text, locale)) for o in question.options]
+            field = RadioField(label, choices=choices, description=hint, validate_choice=False)
+        else:
+            field = TextAreaField(label, description=hint)
+        fields[question.field] = field
+    return type(f"SurveyForm_{definition.slug.replace('-', '_')}", (SurveyForm,), fields)
