@@ -23,7 +23,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cfm_config.coerce(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app)
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # hide_parameters: SQL errors and echo never carry message text or phone numbers into logs.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "hide_parameters": True})
     # Rate limits live in Redis when there is one, so that every process and host shares them.
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     if not app.config.get("SECRET_KEY") and app.config.get("TESTING"):

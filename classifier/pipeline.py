@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.model_selection import BaseCrossValidator, GroupKFold, PredefinedSplit
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
@@ -26,7 +28,10 @@ _CONTROLS: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\
 _ELONGATION: Final = re.compile(r"(\D)\1{2,}")
 _LONG_NUMBER: Final = re.compile(r"\d{3,}")
 # Combining marks: Latin accents, Cyrillic breve and stress, Arabic harakat and hamza marks, Ethiopic has none.
-_COMBINING: Final = re.compile("[\u0300-\u036f\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_COMBINING: Final = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+)
 
 # Arabic-script letter variants onto one form (alef, yeh, kaf, teh marbuta, heh), Arabic-Indic digits to ASCII.
 _TRANSLATE: Final = str.maketrans(
@@ -70,16 +75,85 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-class TextNormaliser(TransformerMixin, BaseEstimator):
-    """Pipeline step applying normalise() to every text."""
+_PRIME: Final = np.uint64(0x100000001B3)
+_GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
+_MIX1: Final = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2: Final = np.uint64(0x94D049BB133111EB)
+_TOKEN: Final = re.compile(r"\w+")
 
-    def fit(self, X: Iterable[str], y: Any = None) -> TextNormaliser:
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads polynomial hashes over all bits (uint64 arithmetic wraps by design)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * _MIX1
+    h = h ^ (h >> np.uint64(27))
+    h = h * _MIX2
+    return h ^ (h >> np.uint64(31))
+
+
+def char_ngram_counts(texts: Sequence[str], ngram_range: tuple[int, int], n_features: int) -> sparse.csr_matrix:
+    """Hashed counts of character n-grams inside space-padded words (like char_wb), vectorised with numpy."""
+    padded = [" " + "  ".join(text.split()) + " " for text in texts]
+    joined = "\x00".join(padded)
+    codes = np.frombuffer(joined.encode("utf-32-le", "replace"), dtype=np.uint32).astype(np.uint64)
+    lengths = np.array([len(p) + 1 for p in padded], dtype=np.int64)
+    doc = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)[: len(codes)]
+    space = codes == 32
+    boundary = codes == 0
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    low, high = ngram_range
+    for n in range(low, high + 1):
+        size = len(codes) - n + 1
+        if size <= 0:
+            continue
+        h = np.zeros(size, dtype=np.uint64)
+        bad = np.zeros(size, dtype=bool)
+        for k in range(n):
+            h = h * _PRIME + codes[k : k + size]
+            bad |= boundary[k : k + size]
+            if 0 < k < n - 1:
+                bad |= space[k : k + size]  # a space inside the gram: it spans two words
+        if n == 1:
+            bad |= space[:size]
+        elif n == 2:
+            bad |= space[:size] & space[1 : size + 1]
+        h = _mix(h + np.uint64((n * int(_GOLDEN)) % 2**64))
+        keep = ~bad
+        rows.append(doc[:size][keep])
+        cols.append((h[keep] % np.uint64(n_features)).astype(np.int64))
+    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    matrix = sparse.csr_matrix(
+        (np.ones(len(row), dtype=np.float64), (row, col)), shape=(len(texts), n_features)
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+def word_ngram_counts(texts: Sequence[str], n_features: int) -> sparse.csr_matrix:
+    """Hashed counts of word unigrams and bigrams (CRC-32 of the UTF-8 gram)."""
+    indptr = [0]
+    indices: list[int] = []
+    for text in texts:
+        words = _TOKEN.findall(text)
+        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        indices.extend(zlib.crc32(g.encode("utf-8", "replace")) % n_features for g in grams)
+        indptr.append(len(indices))
+    matrix = sparse.csr_matrix(
+        (np.ones(len(indices), dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
+        shape=(len(texts), n_features),
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+class _StatelessTransformer(TransformerMixin, BaseEstimator):
+    """Base for transformers with nothing to learn that read a list of strings."""
+
+    def fit(self, X: Iterable[str], y: Any = None) -> Any:
         """Nothing to learn."""
         return self
-
-    def transform(self, X: Iterable[str]) -> list[str]:
-        """Normalised copies of the texts."""
-        return [normalise(text) for text in X]
 
     def __sklearn_tags__(self) -> Any:
         """Input is a list of strings, not a numeric array."""
@@ -90,42 +164,47 @@ class TextNormaliser(TransformerMixin, BaseEstimator):
         return tags
 
 
+class CharNgramHasher(_StatelessTransformer):
+    """Hashed character n-gram counts within words (numpy-vectorised; no vocabulary)."""
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 4), n_features: int = CHAR_FEATURES) -> None:
+        """Store the parameters."""
+        self.ngram_range = ngram_range
+        self.n_features = n_features
+
+    def transform(self, X: Iterable[str]) -> sparse.csr_matrix:
+        """Count matrix (texts x n_features)."""
+        return char_ngram_counts(list(X), tuple(self.ngram_range), self.n_features)  # type: ignore[arg-type]
+
+
+class WordNgramHasher(_StatelessTransformer):
+    """Hashed word unigram and bigram counts (no vocabulary)."""
+
+    def __init__(self, n_features: int = WORD_FEATURES) -> None:
+        """Store the parameters."""
+        self.n_features = n_features
+
+    def transform(self, X: Iterable[str]) -> sparse.csr_matrix:
+        """Count matrix (texts x n_features)."""
+        return word_ngram_counts(list(X), self.n_features)
+
+
+FEATURE_WEIGHTS: Final[dict[str, float]] = {"char": 1.0, "word": 0.6}
+
+
+class TextNormaliser(_StatelessTransformer):
+    """Pipeline step applying normalise() to every text."""
+
+    def transform(self, X: Iterable[str]) -> list[str]:
+        """Normalised copies of the texts."""
+        return [normalise(text) for text in X]
+
+
 def build_features() -> Pipeline:
-    """Normaliser plus the union of char_wb 1-4 grams and word 1-2 grams, each hashed and TF-IDF weighted."""
-    char = Pipeline(
-        [
-            (
-                "hash",
-                HashingVectorizer(
-                    analyzer="char_wb",
-                    ngram_range=(1, 4),
-                    n_features=CHAR_FEATURES,
-                    alternate_sign=False,
-                    norm=None,
-                    lowercase=False,
-                ),
-            ),
-            ("tfidf", TfidfTransformer(sublinear_tf=True)),
-        ]
-    )
-    word = Pipeline(
-        [
-            (
-                "hash",
-                HashingVectorizer(
-                    analyzer="word",
-                    ngram_range=(1, 2),
-                    token_pattern=r"(?u)\b\w+\b",
-                    n_features=WORD_FEATURES,
-                    alternate_sign=False,
-                    norm=None,
-                    lowercase=False,
-                ),
-            ),
-            ("tfidf", TfidfTransformer(sublinear_tf=True)),
-        ]
-    )
-    union = FeatureUnion([("char", char), ("word", word)], transformer_weights={"char": 1.0, "word": 0.6})
+    """Normaliser plus the union of char 1-4 grams within words and word 1-2 grams, hashed, TF-IDF weighted."""
+    char = Pipeline([("hash", CharNgramHasher()), ("tfidf", TfidfTransformer(sublinear_tf=True))])
+    word = Pipeline([("hash", WordNgramHasher()), ("tfidf", TfidfTransformer(sublinear_tf=True))])
+    union = FeatureUnion([("char", char), ("word", word)], transformer_weights=dict(FEATURE_WEIGHTS))
     return Pipeline([("normalise", TextNormaliser()), ("features", union)])
 
 

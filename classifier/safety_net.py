@@ -185,6 +185,7 @@ class _Entry:
     regex: str
     weight: int
     bounded: bool
+    clitics: tuple[str, ...] = ()
 
 
 # Built-in macros, usable in every file: {GAP} = the rest of this word, then up to 4 more words;
@@ -230,7 +231,10 @@ def _entries_from(data: dict[str, Any], source: str) -> list[_Entry]:
     if not isinstance(macros, dict):
         raise LexiconError(f"{source}: 'macros' must be an object")
     bounded = data.get("boundary", "word") == "word"
-    prefix = data.get("prefix", "")
+    clitics = data.get("clitics", [])
+    if not isinstance(clitics, list) or not all(isinstance(c, str) and c for c in clitics):
+        raise LexiconError(f"{source}: 'clitics' must be a list of non-empty strings")
+    folded_clitics = tuple(sorted({_fold(c) for c in clitics}, key=lambda c: (len(c), c)))
     entries: list[_Entry] = []
     for category, items in data.get("entries", {}).items():
         if category not in RESTRICTED_CATEGORIES:
@@ -245,8 +249,6 @@ def _entries_from(data: dict[str, Any], source: str) -> list[_Entry]:
             else:
                 raise LexiconError(f"{source}: bad entry {item!r}")
             regex = _fold_pattern(_expand(pattern, macros))
-            if prefix:
-                regex = f"(?:{_fold_pattern(_expand(prefix, macros))})?(?:{regex})"
             try:
                 compiled = re.compile(regex)
             except re.error as exc:
@@ -255,7 +257,7 @@ def _entries_from(data: dict[str, Any], source: str) -> list[_Entry]:
                 raise LexiconError(f"{source}: use (?:...) not (...) in {pattern!r}")
             if compiled.match(""):
                 raise LexiconError(f"{source}: pattern {pattern!r} matches the empty string")
-            entries.append(_Entry(category, term, language, regex, weight, bounded))
+            entries.append(_Entry(category, term, language, regex, weight, bounded, folded_clitics))
     return entries
 
 
@@ -399,9 +401,10 @@ def _table(entries: list[_Entry]) -> _Table:
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """The whole lexicon: word-initial entries and entries that may start inside a word (Ge'ez stems)."""
+    """The whole lexicon: word-initial entries, entries that may follow a clitic, and Ge'ez-style stems."""
 
     words: _Table
+    clitic_tables: tuple[tuple[tuple[str, ...], frozenset[str], _Table], ...]
     inside: _Table
     inside_chars: re.Pattern[str] | None
 
@@ -413,7 +416,16 @@ def _compile(entries: list[_Entry]) -> _Compiled:
     detector = re.compile("[" + re.escape(chars) + "]") if chars else None
     if inside.anywhere is not None:
         detector = re.compile(".", re.DOTALL)
-    return _Compiled(_table([e for e in entries if e.bounded]), inside, detector)
+    by_clitics: dict[tuple[str, ...], list[_Entry]] = {}
+    for entry in entries:
+        if entry.bounded and entry.clitics:
+            by_clitics.setdefault(entry.clitics, []).append(entry)
+    return _Compiled(
+        _table([e for e in entries if e.bounded and not e.clitics]),
+        tuple((c, frozenset(x[0] for x in c), _table(group)) for c, group in by_clitics.items()),
+        inside,
+        detector,
+    )
 
 
 _LOCK: Final = threading.Lock()
@@ -457,6 +469,13 @@ def _hits(text: str) -> list[tuple[int, _Entry]]:
         pos = 0
         for word in form.split(" "):
             _try(lexicon.words, form, pos, found)
+            for clitics, starts, table in lexicon.clitic_tables:
+                _try(table, form, pos, found)
+                if word[:1] not in starts:
+                    continue
+                for clitic in clitics:  # Arabic و ف ب ل ك ال ...: try the entries after each possible clitic
+                    if len(word) > len(clitic) and word.startswith(clitic):
+                        _try(table, form, pos + len(clitic), found)
             pos += len(word) + 1
         if lexicon.inside_chars is not None and lexicon.inside_chars.search(form):
             for pos in range(len(form)):
