@@ -47,6 +47,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
 
+    from cfm.public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+
+    from cfm.console import bp as console_bp
+
+    app.register_blueprint(console_bp)
+
     from cfm import cli
 
     cli.register(app)

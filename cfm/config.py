@@ -24,11 +24,33 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # Issue 5: Twilio webhooks, conversations, outbound replies, IVR and the partner API.
+    "PUBLIC_BASE_URL": None,  # e.g. https://cfm.example.org behind a proxy: the URL Twilio signs; None: request.url
+    "CONVERSATION_WINDOW_HOURS": 24,  # a follow-up SMS within this many hours joins the open case; 0: never
+    "OUTBOUND_RETRIES": 3,  # further attempts for a reply Twilio could not take (backoff: JOB_RETRY_INTERVALS)
+    "IVR_LANGUAGES": ["en", "fr", "ar", "fa"],  # language menu after the programme's own language (9 at most)
+    "IVR_PROMPT_URLS": {},  # recorded prompts: {"menu": url, "ar": url, ...}; spoken by Twilio when missing
+    "IVR_MAX_RECORDING_SECONDS": 180,
+    "API_RATE_LIMIT": "600 per minute",  # per API token
+    # KoboToolbox REST Service: which form fields hold the text, language, consent and contact (first match wins;
+    # a field matches by its full path or its last path segment). An API token may override any of these.
+    "API_KOBO_FIELDS": {
+        "text": ["feedback", "text", "complaint", "comment", "message", "description"],
+        "language": ["language", "lang"],
+        "consent": ["consent", "consent_to_contact"],
+        "phone": ["phone", "phone_number", "contact_phone"],
+        "name": ["name", "full_name", "contact_name"],
+        "email": ["email", "contact_email"],
+    },
+    # RapidPro / TextIt flow webhooks: flow results that hold the feedback (else the last message's text) and consent.
+    "API_RAPIDPRO_TEXT_RESULTS": ["feedback", "complaint", "comment", "message", "text"],
+    "API_RAPIDPRO_CONSENT_RESULTS": ["consent", "consent_to_contact"],
 }
 
 # Keys whose environment values are strings but mean numbers or booleans.
 _INT_KEYS = ("RETENTION_DAYS", "DUE_HOURS_RESTRICTED", "DUE_HOURS_GENERAL", "CLASSIFY_RETRIES", "MAX_CONTENT_LENGTH")
 _BOOL_KEYS = ("REQUIRE_2FA", "TESTING", "WTF_CSRF_ENABLED")
+_INT_KEYS += ("CONVERSATION_WINDOW_HOURS", "OUTBOUND_RETRIES", "IVR_MAX_RECORDING_SECONDS")
 
 
 def coerce(config: dict[str, Any]) -> None:
@@ -39,5 +61,7 @@ def coerce(config: dict[str, Any]) -> None:
     for key in _BOOL_KEYS:
         if isinstance(config.get(key), str):
             config[key] = config[key].strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(config.get("IVR_LANGUAGES"), str):
+        config["IVR_LANGUAGES"] = [code.strip() for code in config["IVR_LANGUAGES"].split(",") if code.strip()]
     if isinstance(config.get("LOCALES"), str):
         config["LOCALES"] = [code.strip() for code in config["LOCALES"].split(",") if code.strip()]

@@ -28,45 +28,56 @@ _BAD_CHARS: Final = re.compile(
     "\U000ffffe\U000fffff\U0010fffe\U0010ffff]"
 )
 
-# Script letter ranges.
-_ETHIOPIC: Final = re.compile("[\u1200-\u139f\u2d80-\u2ddf\uab00-\uab2f]")
-_ARABIC: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
-_CYRILLIC: Final = re.compile("[\u0400-\u04ff\u0500-\u052f]")
-_LATIN: Final = re.compile("[A-Za-z\u00c0-\u024f]")
+# Script letter ranges, as a str.translate table onto one marker letter per script (counted with str.count).
+_SCRIPT_RANGES: Final[dict[str, tuple[tuple[int, int], ...]]] = {
+    "E": ((0x1200, 0x139F), (0x2D80, 0x2DDF), (0xAB00, 0xAB2F)),
+    "A": ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)),
+    "C": ((0x0400, 0x052F),),
+    "L": ((0x41, 0x5A), (0x61, 0x7A), (0xC0, 0x24F)),
+}
+_SCRIPT_TABLE: Final[dict[int, str]] = {
+    code: marker for marker, ranges in _SCRIPT_RANGES.items() for low, high in ranges for code in range(low, high + 1)
+}
+_SCRIPT_NAMES: Final = {"E": "ethiopic", "A": "arabic", "C": "cyrillic", "L": "latin"}
 
-# Letters that only Pashto uses among ar/fa/ps.
-_PASHTO_LETTERS: Final = re.compile("[ټډړږښګځڅڼۍېئ]")
-_PASHTO_STRONG: Final = re.compile("[ټډړږښګځڅڼۍې]")
-# Persian letters absent from Arabic (Pashto uses them too), and Persian yeh / keheh.
-_PERSIAN_LETTERS: Final = re.compile("[پچژگکی]")
-# Arabic-only letters and spellings (teh marbuta, alef maqsura, Arabic yeh and kaf).
-_ARABIC_LETTERS: Final = re.compile("[ةىيك]")
+# Letters that only Pashto uses among ar/fa/ps; Persian letters absent from Arabic (Pashto uses them too);
+# Arabic-only letters (teh marbuta, alef maqsura, Arabic yeh and kaf). Counted with str.count (fast).
+_PASHTO_STRONG: Final = tuple("ټډړږښګځڅڼۍې")
+_PERSIAN_LETTERS: Final = tuple("پچژگکی")
+_ARABIC_LETTERS: Final = tuple("ةىيك")
 
-# Tigrinya vs Amharic: frequent function words and letters (ቐ series is Tigrinya-only).
-_TI_MARKERS: Final = re.compile(
-    r"(?:ኣብ|ኣለ|ኣይ|ኣና|ኢዩ|እዩ|ኢና|እየ|ናይ|ከም|ግን|ምስ|የለን|የለ|ዘሎ|ዝኾነ|ኣሎ|ኣሎና|ኣሎኹ|ኣሎኒ|ሓደ|ክንደይ|ኣበይ|ስለ|በጃኹም|ኢሉ|በሉ|ንዓና|ንሕና|ኣነ|እንታይ|ዝበለ)"
-)
-_TI_LETTERS: Final = re.compile("[ቐቑቒቓቔቕቖኸኹኺኻኼኽኾ]")
-_AM_MARKERS: Final = re.compile(
-    r"(?:ነው|ናቸው|ነበር|እባክ|እና|ውስጥ|አለ|አይ|የለም|ምን|መቼ|የት|ለምን|እንዴት|ግን|ሰው|እኔ|እኛ|ነኝ|አልነበረም|ይሄ|ይህ|ላይ|ጋር|በጣም)"
-)
+# Tigrinya vs Amharic: frequent function words and letters (the ቐ and ኸ series are far more Tigrinya).
+_TI_MARKERS: Final = (
+    "ኣብ ኣለ ኣይ ኣና ኢዩ እዩ ኢና እየ ናይ ከም ምስ የለን ዘሎ ዝኾነ ኣሎ ሓደ ክንደይ ኣበይ ስለ በጃኹም ኢሉ ንዓና ንሕና ኣነ እንታይ ዝበለ"
+).split()
+_TI_LETTERS: Final = tuple("ቐቑቒቓቔቕቖኸኹኺኻኼኽኾ")
+_AM_MARKERS: Final = (
+    "ነው ናቸው ነበር እባክ እና ውስጥ አለ አይ የለም ምን መቼ የት ለምን እንዴት ሰው እኔ እኛ ነኝ ይሄ ይህ ላይ ጋር በጣም"
+).split()
 
 # Cyrillic: letters that tell Ukrainian from Russian.
-_UK_LETTERS: Final = re.compile("[іїєґІЇЄҐ]")
-_RU_LETTERS: Final = re.compile("[ыэъёЫЭЪЁ]")
+_UK_LETTERS: Final = tuple("іїєґІЇЄҐ")
+_RU_LETTERS: Final = tuple("ыэъёЫЭЪЁ")
 
-# Arabizi: a digit standing for a letter inside a Latin word (3=ع, 7=ح, 2=ء, 5=خ, 9=ق).
+# Arabizi: a digit standing for a letter inside a Latin word (3=ع, 7=ح, 2=ء, 5=خ, 9=ق), and frequent words.
 _ARABIZI: Final = re.compile(r"(?i)(?<!\d)(?:[a-z][23579]|[23579][a-z])")
-_ARABIZI_WORDS: Final = re.compile(
-    r"(?i)\b(?:ana|enta|inta|enti|ahl|3ayez|3ayz|bidi|badi|mafi|fi|ma3|wallah|yalla|inshallah|habibi|shukran|"
-    r"ma3lesh|lazem|kteer|ktir|keef|kif|shu|esh|leh|lesh|mish|msh|7ad|el|al|wa|ya|3ala|3an)\b"
+_LATIN_TOKEN: Final = re.compile(r"[a-z0-9']+")
+_ARABIZI_WORDS: Final = frozenset(
+    "ana enta inta enti ahl 3ayez 3ayz bidi badi mafi fi ma3 wallah yalla inshallah habibi shukran ma3lesh "
+    "lazem kteer ktir keef kif shu esh leh lesh mish msh 7ad el al wa ya 3ala 3an".split()
 )
 # Finglish (Dari/Farsi in Latin letters): frequent words.
-_FINGLISH_WORDS: Final = re.compile(
-    r"(?i)\b(?:salam|man|ma|shoma|lotfan|lutfan|mikhaham|mikham|mekhaham|chera|kojast|kuja|koja|dar|ast|hast|"
-    r"nist|nadarim|daram|darom|bayad|khanom|agha|tashakor|merci|kheili|khaili|chi|chand|kardan|kard|shod|"
-    r"migirad|mekona|mekunad|hastam|hastim|ba|az|ra|ke|ham)\b"
+_FINGLISH_WORDS: Final = frozenset(
+    "salam man ma shoma lotfan lutfan mikhaham mikham mekhaham chera kojast kuja koja dar ast hast nist "
+    "nadarim daram darom bayad khanom agha tashakor merci kheili khaili chi chand kardan kard shod migirad "
+    "mekona mekunad hastam hastim ba az ra ke ham".split()
 )
+
+
+def _count(text: str, items: Iterable[str]) -> int:
+    """Occurrences of all items in text."""
+    return sum(text.count(item) for item in items)
+
 
 _LATIN_LANGS: Final = ("en", "fr", "es", "so", "sw")
 
@@ -139,8 +150,8 @@ def _langid_rank(text: str, allowed: Iterable[str]) -> tuple[str, float]:
 
 def _ethiopic(text: str, cld: str) -> str:
     """Amharic or Tigrinya for Ethiopic-script text."""
-    ti = len(_TI_MARKERS.findall(text)) + 2 * len(_TI_LETTERS.findall(text))
-    am = len(_AM_MARKERS.findall(text))
+    ti = _count(text, _TI_MARKERS) + 2 * _count(text, _TI_LETTERS)
+    am = _count(text, _AM_MARKERS)
     # Tigrinya writes the glottal a with ኣ; Amharic uses አ.
     ti_a, am_a = text.count("ኣ"), text.count("አ")
     ti += ti_a
@@ -154,11 +165,11 @@ def _ethiopic(text: str, cld: str) -> str:
 
 def _arabic(text: str, cld: str) -> str:
     """Arabic, Dari/Farsi or Pashto for Arabic-script text."""
-    pashto_strong = len(_PASHTO_STRONG.findall(text))
+    pashto_strong = _count(text, _PASHTO_STRONG)
     if pashto_strong >= 2 or (pashto_strong >= 1 and cld == "ps"):
         return "ps"
-    persian = len(_PERSIAN_LETTERS.findall(text))
-    arabic = len(_ARABIC_LETTERS.findall(text))
+    persian = _count(text, _PERSIAN_LETTERS)
+    arabic = _count(text, _ARABIC_LETTERS)
     if cld in ("ar", "fa", "ps"):
         if cld == "ar" and persian > arabic:
             return "fa"
@@ -174,8 +185,8 @@ def _arabic(text: str, cld: str) -> str:
 
 def _cyrillic(text: str, cld: str) -> str:
     """Ukrainian or Russian for Cyrillic text."""
-    uk = len(_UK_LETTERS.findall(text))
-    ru = len(_RU_LETTERS.findall(text))
+    uk = _count(text, _UK_LETTERS)
+    ru = _count(text, _RU_LETTERS)
     if uk > ru:
         return "uk"
     if ru > uk:
@@ -188,9 +199,10 @@ def _cyrillic(text: str, cld: str) -> str:
 
 def _latin(text: str, cld: str, percent: int, reliable: bool) -> str:
     """A Latin-script language, or a best guess for transliterated Arabic or Dari/Farsi."""
-    words = max(1, len(text.split()))
-    arabizi = len(_ARABIZI.findall(text)) + len(_ARABIZI_WORDS.findall(text))
-    finglish = len(_FINGLISH_WORDS.findall(text))
+    tokens = _LATIN_TOKEN.findall(text.lower())
+    words = max(1, len(tokens))
+    arabizi = len(_ARABIZI.findall(text)) + sum(token in _ARABIZI_WORDS for token in tokens)
+    finglish = sum(token in _FINGLISH_WORDS for token in tokens)
     if cld in _LATIN_LANGS and reliable and percent >= 70 and max(arabizi, finglish) < 0.34 * words:
         return cld
     if arabizi >= 2 and arabizi >= finglish and arabizi >= 0.2 * words:
@@ -219,12 +231,8 @@ def detect(text: str) -> str:
 def _detect(text: str) -> str:
     """Detection proper (may raise on a bug; detect() guards it)."""
     cleaned = clean(text)
-    counts = {
-        "ethiopic": len(_ETHIOPIC.findall(cleaned)),
-        "arabic": len(_ARABIC.findall(cleaned)),
-        "cyrillic": len(_CYRILLIC.findall(cleaned)),
-        "latin": len(_LATIN.findall(cleaned)),
-    }
+    marked = cleaned.translate(_SCRIPT_TABLE)
+    counts = {name: marked.count(marker) for marker, name in _SCRIPT_NAMES.items()}
     script, letters = max(counts.items(), key=lambda item: item[1])
     if letters < 2:
         return UNKNOWN

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
@@ -79,7 +78,6 @@ _PRIME: Final = np.uint64(0x100000001B3)
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _MIX1: Final = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2: Final = np.uint64(0x94D049BB133111EB)
-_TOKEN: Final = re.compile(r"\w+")
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -91,8 +89,25 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
+def _counts(rows: np.ndarray, cols: np.ndarray, n_texts: int, n_features: int) -> sparse.csr_matrix:
+    """A CSR count matrix from (row, column) pairs with repeats."""
+    matrix = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(n_texts, n_features)
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
 def char_ngram_counts(texts: Sequence[str], ngram_range: tuple[int, int], n_features: int) -> sparse.csr_matrix:
     """Hashed counts of character n-grams inside space-padded words (like char_wb), vectorised with numpy."""
+    rows, cols = char_ngram_hashes(texts, ngram_range, n_features)
+    return _counts(rows, cols, len(texts), n_features)
+
+
+def char_ngram_hashes(
+    texts: Sequence[str], ngram_range: tuple[int, int], n_features: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(text index, column) of every character n-gram occurrence inside space-padded words."""
     padded = [" " + "  ".join(text.split()) + " " for text in texts]
     joined = "\x00".join(padded)
     codes = np.frombuffer(joined.encode("utf-32-le", "replace"), dtype=np.uint32).astype(np.uint64)
@@ -122,30 +137,64 @@ def char_ngram_counts(texts: Sequence[str], ngram_range: tuple[int, int], n_feat
         keep = ~bad
         rows.append(doc[:size][keep])
         cols.append((h[keep] % np.uint64(n_features)).astype(np.int64))
-    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-    matrix = sparse.csr_matrix(
-        (np.ones(len(row), dtype=np.float64), (row, col)), shape=(len(texts), n_features)
-    )
-    matrix.sum_duplicates()
-    return matrix
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+_INVERSE_PRIME: Final = np.uint64(pow(int(_PRIME), -1, 2**64))
+_UNIGRAM_SALT: Final = np.uint64(0x2545F4914F6CDD1D)
+_BIGRAM_SALT: Final = np.uint64(0x5851F42D4C957F2D)
+_word_char_table: np.ndarray | None = None
+
+
+def _word_chars() -> np.ndarray:
+    """Boolean table over the Basic Multilingual Plane: which code points regex \\w calls word characters."""
+    global _word_char_table
+    if _word_char_table is None:
+        word = re.compile(r"\w")
+        _word_char_table = np.array(
+            [not 0xD800 <= i <= 0xDFFF and word.match(chr(i)) is not None for i in range(0x10000)], dtype=bool
+        )
+    return _word_char_table
+
+
+def _powers(base: np.uint64, n: int) -> np.ndarray:
+    """base**0 .. base**(n-1) with wrapping uint64 arithmetic."""
+    powers = np.full(n, base, dtype=np.uint64)
+    if n:
+        powers[0] = 1
+    return np.cumprod(powers, dtype=np.uint64)
 
 
 def word_ngram_counts(texts: Sequence[str], n_features: int) -> sparse.csr_matrix:
-    """Hashed counts of word unigrams and bigrams (CRC-32 of the UTF-8 gram)."""
-    indptr = [0]
-    indices: list[int] = []
-    for text in texts:
-        words = _TOKEN.findall(text)
-        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
-        indices.extend(zlib.crc32(g.encode("utf-8", "replace")) % n_features for g in grams)
-        indptr.append(len(indices))
-    matrix = sparse.csr_matrix(
-        (np.ones(len(indices), dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
-        shape=(len(texts), n_features),
-    )
-    matrix.sum_duplicates()
-    return matrix
+    """Hashed counts of word unigrams and bigrams (words: runs of \\w characters), vectorised with numpy."""
+    rows, cols = word_ngram_hashes(texts, n_features)
+    return _counts(rows, cols, len(texts), n_features)
+
+
+def word_ngram_hashes(texts: Sequence[str], n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """(text index, column) of every word unigram and bigram occurrence."""
+    joined = "\x00".join(texts)
+    raw = np.frombuffer(joined.encode("utf-32-le", "replace"), dtype=np.uint32)
+    is_word = np.zeros(len(raw), dtype=bool)
+    in_bmp = raw < 0x10000
+    is_word[in_bmp] = _word_chars()[raw[in_bmp]]
+    edges = np.diff(np.concatenate(([0], is_word.view(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    codes = raw.astype(np.uint64)
+    # Polynomial hash of each word from prefix sums: sum c_k Q^k over the word, times P^(end-1) (Q = 1/P mod 2^64).
+    prefix = np.concatenate(([np.uint64(0)], np.cumsum(codes * _powers(_INVERSE_PRIME, len(codes)), dtype=np.uint64)))
+    words = _mix((prefix[ends] - prefix[starts]) * _powers(_PRIME, len(codes))[ends - 1] + _UNIGRAM_SALT)
+    lengths = np.array([len(text) + 1 for text in texts], dtype=np.int64)
+    doc = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)[starts]
+    same = doc[1:] == doc[:-1]
+    bigrams = _mix(words[:-1] * _PRIME + words[1:] + _BIGRAM_SALT)[same]
+    col = (np.concatenate((words, bigrams)) % np.uint64(n_features)).astype(np.int64)
+    return np.concatenate((doc, doc[:-1][same])), col
 
 
 class _StatelessTransformer(TransformerMixin, BaseEstimator):
@@ -176,9 +225,13 @@ class CharNgramHasher(_StatelessTransformer):
         """Count matrix (texts x n_features)."""
         return char_ngram_counts(list(X), tuple(self.ngram_range), self.n_features)  # type: ignore[arg-type]
 
+    def hashes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(text index, column) per n-gram occurrence (the fast prediction path)."""
+        return char_ngram_hashes(texts, tuple(self.ngram_range), self.n_features)  # type: ignore[arg-type]
+
 
 class WordNgramHasher(_StatelessTransformer):
-    """Hashed word unigram and bigram counts (no vocabulary)."""
+    """Hashed word unigram and bigram counts (numpy-vectorised; no vocabulary)."""
 
     def __init__(self, n_features: int = WORD_FEATURES) -> None:
         """Store the parameters."""
@@ -187,6 +240,10 @@ class WordNgramHasher(_StatelessTransformer):
     def transform(self, X: Iterable[str]) -> sparse.csr_matrix:
         """Count matrix (texts x n_features)."""
         return word_ngram_counts(list(X), self.n_features)
+
+    def hashes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(text index, column) per n-gram occurrence (the fast prediction path)."""
+        return word_ngram_hashes(texts, self.n_features)
 
 
 FEATURE_WEIGHTS: Final[dict[str, float]] = {"char": 1.0, "word": 0.6}

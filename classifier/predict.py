@@ -11,20 +11,28 @@ from typing import Any, Final
 
 import numpy as np
 from scipy import sparse
+from scipy.special import expit
 from sklearn.pipeline import Pipeline
 
 from classifier import language
 from classifier.categories import CATEGORIES, RESTRICTED_CATEGORIES, is_restricted
-from classifier.pipeline import MAX_MODEL_CHARS, linear_estimator, normalise
+from classifier.pipeline import (
+    MAX_MODEL_CHARS,
+    CharNgramHasher,
+    TextNormaliser,
+    WordNgramHasher,
+    linear_estimator,
+    normalise,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_PATH: Final = Path(__file__).resolve().parent / "models" / "default.skops"
 TOP_TERMS: Final = 3
 REASONS: Final = ("category", "threshold", "safety_net")
-# A word for the top terms: letters/digits with inner apostrophes or hyphens.
-_WORD: Final = re.compile(r"\w+(?:['’-]\w+)*")
 _HAS_LETTER: Final = re.compile(r"[^\W\d_]")
+# A word worth showing as a top term: three or more word characters, at least one a letter.
+_TERM: Final = re.compile(r"(?=\w*[^\W\d_])\w{3,}")
 _MAX_TERM_WORDS: Final = 300
 
 SafetyScan = Callable[[str], Any]
@@ -111,7 +119,7 @@ class Model:
         self._restricted_mask = np.array([is_restricted(c) for c in self.classes])
         self._features = Pipeline(pipeline.steps[:-1])
         self._coef = self._class_weights()
-        self._word_parts = self._word_feature_parts()
+        self._fast = self._compile()
         self._scan: SafetyScan | None | bool = False  # False: not looked up yet
 
     @property
@@ -142,30 +150,33 @@ class Model:
         clean = [_as_text(text) for text in texts]
         if not clean:
             return []
-        has_letter = [bool(_HAS_LETTER.search(text[:MAX_MODEL_CHARS])) for text in clean]
+        normalised = [normalise(text) for text in clean]
+        has_letter = [bool(_HAS_LETTER.search(text)) for text in normalised]
         wordy = [i for i, ok in enumerate(has_letter) if ok]
         probabilities = np.zeros((len(clean), len(self.classes)))
         if "other" in self.classes:
             probabilities[:, self.classes.index("other")] = 1.0
         if wordy:
-            probabilities[wordy] = self.pipeline.predict_proba([clean[i] for i in wordy])
+            probabilities[wordy] = self._probabilities([clean[i] for i in wordy], [normalised[i] for i in wordy])
         chosen = probabilities.argmax(axis=1)
-        terms = self._top_terms([clean[i] for i in wordy], chosen[wordy])
+        terms = self._top_terms([clean[i] for i in wordy], [normalised[i] for i in wordy], chosen[wordy])
         top_terms: list[tuple[str, ...]] = [()] * len(clean)
         for i, found in zip(wordy, terms, strict=True):
             top_terms[i] = found
         restricted_mass = probabilities[:, self._restricted_mask].sum(axis=1)
         scan = self._scanner()
         predictions = []
+        classes = self.classes
         for i, text in enumerate(clean):
-            category = self.classes[int(chosen[i])] if has_letter[i] or "other" not in self.classes else "other"
+            category = classes[int(chosen[i])] if has_letter[i] or "other" not in classes else "other"
             hit, hit_category = safe_scan(scan, text)
             restricted, reasons = route(category, float(restricted_mass[i]), self.threshold, hit)
+            row = probabilities[i].tolist()
             predictions.append(
                 Prediction(
                     category=category,
-                    confidence=float(probabilities[i, self.classes.index(category)]),
-                    probabilities={c: float(p) for c, p in zip(self.classes, probabilities[i], strict=True)},
+                    confidence=row[classes.index(category)],
+                    probabilities=dict(zip(classes, row, strict=True)),
                     language=language.detect(text) if has_letter[i] else language.UNKNOWN,
                     restricted=restricted,
                     restricted_reasons=reasons,
@@ -176,54 +187,126 @@ class Model:
             )
         return predictions
 
-    def _word_feature_parts(self) -> list[tuple[Any, Any]]:
-        """(hasher, idf x weight diagonal) per feature block, to vectorise single words without normalisation."""
-        union = self._features.steps[-1][1]
-        parts = []
-        for name, part in union.transformer_list:
-            weight = (union.transformer_weights or {}).get(name, 1.0)
-            idf = part.steps[-1][1].idf_
-            parts.append((part.steps[0][1], sparse.diags(idf * weight, format="csr")))
-        return parts
+    def _compile(self) -> dict[str, Any] | None:
+        """The fitted pieces the fast path needs (None when the pipeline has another layout: use sklearn's)."""
+        try:
+            normaliser, union = self.pipeline.steps[0][1], self.pipeline.steps[1][1]
+            calibrated = self.pipeline.steps[-1][1].calibrated_classifiers_
+            if len(self.pipeline.steps) != 3 or len(calibrated) != 1 or calibrated[0].method != "sigmoid":
+                return None
+            if not isinstance(normaliser, TextNormaliser) or len(self.classes) < 3:
+                return None
+            blocks = []
+            for name, part in union.transformer_list:
+                hasher, tfidf = part.steps[0][1], part.steps[1][1]
+                if not isinstance(hasher, CharNgramHasher | WordNgramHasher) or len(part.steps) != 2:
+                    return None
+                weight = float((union.transformer_weights or {}).get(name, 1.0))
+                blocks.append((hasher, np.asarray(tfidf.idf_), weight, bool(tfidf.sublinear_tf), tfidf.norm))
+            classifier = calibrated[0]
+            estimator = classifier.estimator
+            order = [list(self.classes).index(str(c)) for c in estimator.classes_]
+            return {
+                "blocks": blocks,
+                "intercept": np.asarray(estimator.intercept_, dtype=np.float64),
+                "a": np.array([c.a_ for c in classifier.calibrators], dtype=np.float64),
+                "b": np.array([c.b_ for c in classifier.calibrators], dtype=np.float64),
+                "order": np.array(order),
+            }
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return None
 
-    def _word_vectors(self, words: list[str]) -> Any:
-        """TF-IDF vectors of single words without length normalisation (rare, long words weigh more)."""
-        blocks = []
-        for hasher, idf in self._word_parts:
-            counts = hasher.transform(words)
-            counts.data = 1.0 + np.log(counts.data)
-            blocks.append(counts @ idf)
-        return sparse.hstack(blocks, format="csr")
+    def _scores(self, normalised: list[str], *, words: bool = False) -> np.ndarray:
+        """features @ weights for normalised texts, computed like the pipeline without building sparse matrices.
 
-    def _top_terms(self, texts: Sequence[str], chosen: np.ndarray) -> list[tuple[str, ...]]:
-        """The words of each text that weigh most towards its chosen category."""
+        words=True leaves out the length normalisation (scores of single words for the top terms).
+        """
+        assert self._fast is not None
+        n_texts = len(normalised)
+        scores = np.zeros((n_texts, self._coef.shape[1]))
+        offset = 0
+        for hasher, idf, weight, sublinear, norm in self._fast["blocks"]:
+            n_features = hasher.n_features
+            rows, cols = hasher.hashes(normalised)
+            if len(rows):
+                keys, counts = np.unique(rows * n_features + cols, return_counts=True)
+                rows, cols = keys // n_features, keys % n_features
+                values = counts.astype(np.float64)
+                if sublinear:
+                    values = np.log(values) + 1.0
+                values *= idf[cols]
+                if norm == "l2" and not words:
+                    norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n_texts))
+                    norms[norms == 0] = 1.0
+                    values /= norms[rows]
+                values *= weight
+                contributions = self._coef[cols + offset] * values[:, None]
+                for k in range(scores.shape[1]):
+                    scores[:, k] += np.bincount(rows, weights=contributions[:, k], minlength=n_texts)
+            offset += n_features
+        return scores
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities (rows: texts, columns: self.classes), equal to the pipeline's."""
+        clean = [_as_text(text) for text in texts]
+        return self._probabilities(clean, [normalise(text) for text in clean])
+
+    def _probabilities(self, texts: Sequence[str], normalised: list[str]) -> np.ndarray:
+        """predict_proba on texts whose normalised forms are already known."""
+        if self._fast is None:
+            return np.asarray(self.pipeline.predict_proba(list(texts)))
+        decision = self._scores(normalised) + self._fast["intercept"]
+        proba = np.zeros((len(texts), len(self.classes)))
+        proba[:, self._fast["order"]] = expit(-(self._fast["a"] * decision + self._fast["b"]))
+        total = proba.sum(axis=1, keepdims=True)
+        proba = np.divide(proba, total, out=np.full_like(proba, 1.0 / len(self.classes)), where=total != 0)
+        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+        return proba
+
+    def _word_scores(self, words: list[str]) -> np.ndarray:
+        """Per class weight of single normalised words (TF-IDF without length normalisation: long, rare words count)."""
+        if self._fast is not None:
+            return self._scores(words, words=True)
+        return np.asarray(self._features.transform(words) @ self._coef)
+
+    def _top_terms(
+        self, texts: Sequence[str], normalised: Sequence[str], chosen: np.ndarray
+    ) -> list[tuple[str, ...]]:
+        """The words of each text that weigh most towards its chosen category (as written in the text)."""
         if not texts:
             return []
-        words_per_text: list[list[tuple[str, str]]] = []
         keys: dict[str, int] = {}
-        normalised: dict[str, str] = {}
-        for text in texts:
-            pairs = []
-            for word in _WORD.findall(text[:MAX_MODEL_CHARS])[:_MAX_TERM_WORDS]:
-                if len(word) > 2 and _HAS_LETTER.search(word):
-                    key = normalised.get(word)
-                    if key is None:
-                        key = normalised[word] = normalise(word)
-                        keys.setdefault(key, len(keys))
-                    pairs.append((word, key))
-            words_per_text.append(pairs)
+        text_index: list[int] = []
+        key_index: list[int] = []
+        shown: list[str] = []
+        for i, (text, norm) in enumerate(zip(texts, normalised, strict=True)):
+            originals = _TERM.findall(text[:MAX_MODEL_CHARS])[:_MAX_TERM_WORDS]
+            norms = _TERM.findall(norm)[:_MAX_TERM_WORDS]
+            if len(norms) != len(originals):  # normalisation changed the word boundaries: show normalised words
+                originals = norms
+            for original, key in zip(originals, norms, strict=True):
+                text_index.append(i)
+                key_index.append(keys.setdefault(key, len(keys)))
+                shown.append(original)
         if not keys:
             return [()] * len(texts)
-        scores = self._word_vectors(list(keys)) @ self._coef
+        word_scores = self._word_scores(list(keys))
+        rows = np.asarray(text_index)
+        cols = np.asarray(key_index)
+        values = np.asarray(word_scores)[cols, np.asarray(chosen)[rows]]
+        order = np.lexsort((-values, rows))
+        starts = np.searchsorted(rows[order], np.arange(len(texts) + 1))
         result: list[tuple[str, ...]] = []
-        for pairs, column in zip(words_per_text, chosen, strict=True):
-            ranked: dict[str, tuple[float, str]] = {}
-            for word, key in pairs:
-                value = float(scores[keys[key], column])
-                if value > 0 and key not in ranked:
-                    ranked[key] = (value, word)
-            best = sorted(ranked.values(), reverse=True)[:TOP_TERMS]
-            result.append(tuple(word for _, word in best))
+        for i in range(len(texts)):
+            picked: list[str] = []
+            seen: set[int] = set()
+            for j in order[starts[i] : starts[i + 1]]:
+                if values[j] <= 0 or len(picked) == TOP_TERMS:
+                    break
+                if cols[j] not in seen:
+                    seen.add(cols[j])
+                    picked.append(shown[j])
+            result.append(tuple(picked))
         return result
 
 

@@ -142,6 +142,18 @@ def normalise(text: str) -> str:
         return ""
 
 
+# Scan forms (and patterns) also merge letters that Ukrainian-Russian mixed writing swaps freely
+# ("мєсто"/"место", "сказав"/"сказал" stay apart, but "пєрєводчик"/"переводчик", "це"/"цэ" meet);
+# normalise() keeps them apart. Not ы -> и: "был" (was) would become "бил" (beat).
+_LOOSE_MAP: Final[dict[int, str]] = {0x0454: "\u0435", 0x0456: "\u0438", 0x044D: "\u0435"}
+_LOOSE: Final = re.compile("[\u0454\u0456\u044d]")
+
+
+def _loosen(text: str) -> str:
+    """Apply _LOOSE_MAP when the text has any of its letters."""
+    return text.translate(_LOOSE_MAP) if _LOOSE.search(text) else text
+
+
 # Scan form: normalised text with every separator (punctuation, Ge'ez word marks) turned into one space,
 # so that patterns are plain words joined by single spaces. Currency signs and % stay: "$50", "10%".
 _SEPARATORS: Final = re.compile(r"[^\w$€£%]+|_+")
@@ -149,7 +161,7 @@ _SEPARATORS: Final = re.compile(r"[^\w$€£%]+|_+")
 
 def _scan_forms(text: str) -> list[str]:
     """The one or two scan forms of a text (elongated runs cut to two letters, and to one)."""
-    folded = _fold(_BAD_CHARS.sub(" ", text))
+    folded = _loosen(_fold(_BAD_CHARS.sub(" ", text)))
     forms = [folded]
     if _TRIPLE.search(folded):
         forms = [_RUN3.sub(r"\1\1", folded)]
@@ -218,7 +230,7 @@ def _fold_pattern(pattern: str) -> str:
     """Fold the literal letters of a regex exactly as texts are folded, leaving escapes alone."""
     parts = []
     for m in _ESCAPE_OR_LITERAL.finditer(pattern):
-        parts.append(m.group(1) if m.group(1) else _fold(m.group(2)))
+        parts.append(m.group(1) if m.group(1) else _loosen(_fold(m.group(2))))
     return "".join(parts)
 
 
@@ -343,17 +355,8 @@ def _prefixes(regex: str, k: int = 2) -> frozenset[str] | None:
     return None if _WILD in out else frozenset(out)
 
 
-@dataclass(frozen=True, slots=True)
-class _Table:
-    """Entries dispatched on the two characters a match starts with (a regex is tried only where it can start)."""
-
-    exact: dict[str, tuple[re.Pattern[str], tuple[_Entry, ...]]]
-    by_first: dict[str, tuple[re.Pattern[str], tuple[_Entry, ...]]]
-    anywhere: tuple[re.Pattern[str], tuple[_Entry, ...]] | None
-
-    def lookup(self, form: str, pos: int) -> tuple[re.Pattern[str], tuple[_Entry, ...]] | None:
-        """The alternation to try at pos."""
-        return self.exact.get(form[pos : pos + 2]) or self.by_first.get(form[pos]) or self.anywhere
+_Group = tuple[_Entry, ...]
+_Alternation = tuple[re.Pattern[str], _Group]
 
 
 def _rank(entry: _Entry) -> tuple[int, int]:
@@ -361,14 +364,36 @@ def _rank(entry: _Entry) -> tuple[int, int]:
     return (-entry.weight, PRIORITY.index(entry.category))
 
 
-def _alternation(group: list[_Entry]) -> tuple[re.Pattern[str], tuple[_Entry, ...]]:
-    """One regex trying the entries in rank order; group i+1 is entry i."""
-    ordered = tuple(sorted(set(group), key=lambda e: (_rank(e), e.language, e.regex)))
-    return re.compile("|".join(f"({e.regex})" for e in ordered)), ordered
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Entries indexed by the two characters a match can start with; one alternation per index key.
+
+    Alternations are compiled when a key is first met (a few milliseconds each), so start-up stays short
+    and a long-running process compiles only the keys its texts use.
+    """
+
+    exact: dict[str, _Group]
+    by_first: dict[str, _Group]
+    anywhere: _Group
+    cache: dict[str, _Alternation | None]
+
+    def lookup(self, form: str, pos: int) -> _Alternation | None:
+        """The alternation to try at pos (None when no entry can start there)."""
+        key = form[pos : pos + 2]
+        try:
+            return self.cache[key]
+        except KeyError:
+            pass
+        group = self.exact.get(key) or self.by_first.get(key[:1]) or self.anywhere
+        compiled = None
+        if group:
+            compiled = (re.compile("|".join(f"({e.regex})" for e in group)), group)
+        self.cache[key] = compiled
+        return compiled
 
 
 def _table(entries: list[_Entry]) -> _Table:
-    """Compile entries into alternations keyed by the first two (or first) characters of a match."""
+    """Index entries by the first two (or first) characters of a match."""
     exact: dict[str, list[_Entry]] = {}
     first: dict[str, list[_Entry]] = {}
     anywhere: list[_Entry] = []
@@ -382,20 +407,16 @@ def _table(entries: list[_Entry]) -> _Table:
                 exact.setdefault(pre, []).append(entry)
             else:  # pragma: no cover - a one-character pattern
                 first.setdefault(pre[:1], []).append(entry)
-    cache: dict[frozenset[_Entry], tuple[re.Pattern[str], tuple[_Entry, ...]]] = {}
 
-    def compiled(group: list[_Entry]) -> tuple[re.Pattern[str], tuple[_Entry, ...]]:
-        key = frozenset(group)
-        if key not in cache:
-            cache[key] = _alternation(group)
-        return cache[key]
+    def group(members: list[_Entry]) -> _Group:
+        return tuple(sorted(set(members), key=lambda e: (_rank(e), e.language, e.regex)))
 
     firsts = set(first) | {pre[0] for pre in exact}
-    by_first = {ch: compiled(first.get(ch, []) + anywhere) for ch in firsts if first.get(ch) or anywhere}
     return _Table(
-        {pre: compiled(group + first.get(pre[0], []) + anywhere) for pre, group in exact.items()},
-        by_first,
-        compiled(anywhere) if anywhere else None,
+        {pre: group(members + first.get(pre[0], []) + anywhere) for pre, members in exact.items()},
+        {ch: group(first.get(ch, []) + anywhere) for ch in firsts if first.get(ch) or anywhere},
+        group(anywhere),
+        {},
     )
 
 
@@ -414,7 +435,7 @@ def _compile(entries: list[_Entry]) -> _Compiled:
     inside = _table([e for e in entries if not e.bounded])
     chars = "".join(sorted({pre[0] for pre in inside.exact} | set(inside.by_first)))
     detector = re.compile("[" + re.escape(chars) + "]") if chars else None
-    if inside.anywhere is not None:
+    if inside.anywhere:
         detector = re.compile(".", re.DOTALL)
     by_clitics: dict[tuple[str, ...], list[_Entry]] = {}
     for entry in entries:
@@ -451,12 +472,12 @@ def reload() -> None:
 
 
 def _try(table: _Table, form: str, pos: int, found: list[tuple[int, _Entry]]) -> None:
-    """Try the entries that can start at pos; record the first (highest-ranked) that matches."""
-    compiled = table.lookup(form, pos)
-    if compiled is not None:
-        m = compiled[0].match(form, pos)
+    """Try the entries that can start at pos; record the first (best-ranked) that matches."""
+    alternation = table.lookup(form, pos)
+    if alternation is not None:
+        m = alternation[0].match(form, pos)
         if m is not None:
-            found.append((pos, compiled[1][(m.lastindex or 1) - 1]))
+            found.append((pos, alternation[1][(m.lastindex or 1) - 1]))
 
 
 def _hits(text: str) -> list[tuple[int, _Entry]]:

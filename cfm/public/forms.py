@@ -6,7 +6,7 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, RadioField, StringField, TelField, TextAreaField
+from wtforms import Field, HiddenField, RadioField, SelectChoice, StringField, TelField, TextAreaField
 
 from channels.base import MAX_TEXT_LENGTH
 from channels.web import HONEYPOT_FIELD, RATING_VALUES, SUBMISSION_FIELD, SurveyDefinition, localised
@@ -17,7 +17,7 @@ class ContactForm(FlaskForm):
 
     contact = RadioField(
         _l("Do you want us to contact you?"),
-        choices=[("no", _l("No, I want to stay anonymous")), ("yes", _l("Yes, contact me"))],
+        choices=[SelectChoice("no", _l("No, I want to stay anonymous")), SelectChoice("yes", _l("Yes, contact me"))],
         default="no",
         validate_choice=False,
     )
@@ -27,7 +27,7 @@ class ContactForm(FlaskForm):
     )
     method = RadioField(
         _l("How should we contact you?"),
-        choices=[("call", _l("Phone call")), ("sms", _l("SMS")), ("whatsapp", _l("WhatsApp"))],
+        choices=[SelectChoice("call", _l("Phone call")), SelectChoice("sms", _l("SMS")), SelectChoice("whatsapp", _l("WhatsApp"))],
         validate_choice=False,
     )
     name = StringField(_l("Your name (optional)"))
@@ -48,12 +48,12 @@ class FeedbackForm(ContactForm):
     category = RadioField(
         _l("What is it about? (optional)"),
         choices=[
-            ("question", _l("A question")),
-            ("request", _l("A request for help")),
-            ("complaint", _l("A complaint")),
-            ("suggestion", _l("An idea or suggestion")),
-            ("thanks", _l("Thanks")),
-            ("serious", _l("Something serious: abuse, exploitation, fraud, threats or danger")),
+            SelectChoice("question", _l("A question")),
+            SelectChoice("request", _l("A request for help")),
+            SelectChoice("complaint", _l("A complaint")),
+            SelectChoice("suggestion", _l("An idea or suggestion")),
+            SelectChoice("thanks", _l("Thanks")),
+            SelectChoice("serious", _l("Something serious: abuse, exploitation, fraud, threats or danger")),
         ],
         validate_choice=False,
     )
@@ -80,14 +80,14 @@ def survey_form_class(definition: SurveyDefinition, locale: str | None) -> type[
         hint = localised(question.hint, locale) if question.hint else ""
         if question.type == "rating":
             field: Field = RadioField(
-                label, choices=[(str(v), str(v)) for v in RATING_VALUES], description=hint, validate_choice=False
+                label, choices=[SelectChoice(str(v), str(v)) for v in RATING_VALUES], description=hint, validate_choice=False
             )
         elif question.type == "yes_no":
             field = RadioField(
-                label, choices=[("yes", _l("Yes")), ("no", _l("No"))], description=hint, validate_choice=False
+                label, choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))], description=hint, validate_choice=False
             )
         elif question.type == "single_choice":
-            choices = [(o.id, localised(o.text, locale)) for o in question.options]
+            choices = [SelectChoice(o.id, localised(o.text, locale)) for o in question.options]
             field = RadioField(label, choices=choices, description=hint, validate_choice=False)
         else:
             field = TextAreaField(label, description=hint)

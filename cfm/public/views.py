@@ -26,6 +26,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ServiceUnavailable
+from wtforms import SelectChoice
 
 from channels import web
 from channels.base import MAX_TEXT_LENGTH, ChannelError
@@ -89,6 +90,8 @@ def canonical_locale(code: str) -> str | None:
 def _prepare(endpoint: str | None, values: dict[str, Any] | None) -> None:
     """Before CSRF, rate limits and i18n run: locale, programme, and the raw body kept for the UTF-8 check."""
     values = values if values is not None else {}
+    for name in ("csrf_failed", "programme", "programme_locale"):
+        g.pop(name, None)  # an app context reused across requests (tests) must not carry them over
     g.localeinfo = locale_info(select_locale())
     code = values.get("lang_code")
     if code is not None and code not in current_app.config["LOCALES"]:
@@ -249,7 +252,7 @@ def programme(slug: str, lang_code: str | None = None) -> ResponseReturnValue:
 def _feedback_page(programme: Programme | None, choices: list[Programme]) -> ResponseReturnValue:
     """Show the form; on POST validate and submit, then show the reference code."""
     form = FeedbackForm()
-    form.programme.choices = [(p.slug, p.name) for p in choices]
+    form.programme.choices = [SelectChoice(p.slug, p.name) for p in choices]
     status = 200
     if _csrf_check(form):
         status = 400

@@ -14,7 +14,7 @@ from cfm.extensions import db
 from cfm.models import Case, Message, PhoneNumber, Programme, Reporter
 from cfm.models.case import QUEUE_PENDING, QUEUE_RESTRICTED
 from cfm.models.types import utcnow
-from cfm.services import routing
+from cfm.services import conversations, routing
 from cfm.services.acknowledgement import acknowledgement
 from cfm.services.crypto import get_crypto
 from cfm.services.reference import new_reference
@@ -37,6 +37,8 @@ class IntakeResult:
     case: Case
     acknowledgement: str
     created: bool
+    # True when the message joined the person's open case as a follow-up (cfm.services.conversations).
+    threaded: bool = False
 
 
 def submit(request: IntakeRequest) -> IntakeResult:
@@ -47,6 +49,9 @@ def submit(request: IntakeRequest) -> IntakeResult:
         if existing is not None:
             return IntakeResult(existing, acknowledgement(existing), created=False)
         programme = resolve_programme(request)
+        thread = conversations.follow_up(request, programme)
+        if thread is not None:
+            return IntakeResult(thread, acknowledgement(thread), created=False, threaded=True)
         case = _store(request, programme)
     except IntegrityError:
         # Another process stored the same provider message first: answer with its case.
@@ -60,7 +65,10 @@ def submit(request: IntakeRequest) -> IntakeResult:
         log.error("intake: database unavailable (%s)", type(exc).__name__)
         raise IntakeUnavailable("database unavailable") from exc
     log.info("case %s received channel=%s", case.reference, case.channel)
-    _classify(case)
+    if request.extra.get("transcription_missing"):
+        conversations.hold_untranscribed(case)  # a voicemail's placeholder is not worth classifying
+    else:
+        _classify(case)
     return IntakeResult(case, acknowledgement(case), created=True)
 
 
@@ -122,7 +130,13 @@ def _store(request: IntakeRequest, programme: Programme) -> Case:
         )
         # Sealed until routed to the general queue (fail closed).
         case.store_text(request.text, sealed=True)
-        message = Message(case=case, direction="inbound", channel=request.channel, provider_id=request.provider_id)
+        message = Message(
+            case=case,
+            direction="inbound",
+            channel=request.channel,
+            provider_id=request.provider_id,
+            media_count=conversations.media_count(request),
+        )
         message.store_text(request.text, sealed=True)
         db.session.add_all([case, message])
         try:

@@ -1,0 +1,73 @@
+"""Translatable labels for the codes the console shows (statuses, categories, channels...)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+STATUS_LABELS = {
+    "new": _l("New"),
+    "under_review": _l("Under review"),
+    "referred_internally": _l("Referred internally"),
+    "referred_externally": _l("Referred externally"),
+    "no_action_required": _l("No individual action required"),
+    "action_taken": _l("Action taken"),
+    "closed": _l("Closed"),
+}
+CATEGORY_LABELS = {
+    "information_request": _l("Information request"),
+    "assistance_request": _l("Assistance request"),
+    "service_complaint": _l("Service complaint"),
+    "suggestion": _l("Suggestion"),
+    "appreciation": _l("Appreciation"),
+    "other": _l("Other"),
+    "sexual_exploitation_abuse": _l("Sexual exploitation and abuse"),
+    "fraud_corruption": _l("Fraud and corruption"),
+    "staff_misconduct": _l("Staff misconduct"),
+    "safety_protection": _l("Safety and protection"),
+}
+PRIORITY_LABELS = {"low": _l("Low"), "normal": _l("Normal"), "high": _l("High"), "urgent": _l("Urgent")}
+CHANNEL_LABELS = {
+    "web": _l("Web form"),
+    "survey": _l("Survey"),
+    "sms": _l("SMS"),
+    "whatsapp": _l("WhatsApp"),
+    "hotline": _l("Hotline"),
+    "ivr": _l("Voicemail"),
+    "api": _l("Partner API"),
+}
+QUEUE_LABELS = {"general": _l("General"), "restricted": _l("Restricted"), "pending": _l("Awaiting classification")}
+CLOSURE_LABELS = {
+    "sms_reply": _l("Answered by SMS"),
+    "call": _l("Answered by phone call"),
+    "visit": _l("Answered in person"),
+    "information_given": _l("Information given at once"),
+    "not_reachable": _l("Not reachable or anonymous"),
+}
+REASON_LABELS = {
+    "safety_net": _l("Safety-net keywords"),
+    "category": _l("Classifier category"),
+    "threshold": _l("Restricted probability above threshold"),
+    "unclassified": _l("Not classified"),
+    "officer": _l("Moved by staff"),
+}
+EVENT_LABELS = {
+    "status": _l("Status"),
+    "category": _l("Category"),
+    "queue": _l("Queue"),
+    "assignment": _l("Assignment"),
+    "referral": _l("Referral"),
+}
+ROLE_LABELS = {
+    "officer": _l("MEC officer"),
+    "supervisor": _l("Supervisor"),
+    "focal_point": _l("Focal point"),
+    "admin": _l("Administrator"),
+    "report_viewer": _l("Report viewer"),
+}
+
+
+def label(table: dict[str, object], code: str | None) -> str:
+    """The translated label of a code, or the code itself when it has none."""
+    if code is None:
+        return ""
+    return str(table.get(code, code))
