@@ -55,6 +55,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(console_bp)
 
+    from cfm.api import bp as api_bp
+    from cfm.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(api_bp)
+
     from cfm import cli
 
     cli.register(app)

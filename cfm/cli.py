@@ -30,6 +30,8 @@ def register(app: Flask) -> None:
     """Attach CFM's commands to the app's CLI."""
     for command in (init_db, programmes, users, demo, classify, train, evaluate, worker):
         app.cli.add_command(command)
+    for command in (import_transcripts, tokens, resend_replies):
+        app.cli.add_command(command)
 
 
 @click.command("init-db")
@@ -244,3 +246,118 @@ def worker(burst: bool) -> None:
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set CFM_REDIS_URL to run a worker; without it jobs run inline.")
     Worker([jobs.queue()], connection=jobs.redis_connection()).work(burst=burst)
+
+
+@click.command("import-transcripts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--programme", default=None, help="Programme slug for rows that name none.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "json"]), default=None, help="Default: by name.")
+@click.option("--dry-run", is_flag=True, help="Report what would be created; store nothing.")
+@with_appcontext
+def import_transcripts(file: str, programme: str | None, fmt: str | None, dry_run: bool) -> None:
+    """Import hotline call transcripts (CSV or JSON lines): one line per row, then the totals."""
+    from pathlib import Path
+
+    from cfm.services.imports import import_transcripts as run_import
+    from channels.base import ChannelError
+
+    path = Path(file)
+    try:
+        report = run_import(path.read_bytes(), filename=path.name, fmt=fmt, programme=programme, dry_run=dry_run)
+    except ChannelError as exc:
+        raise click.ClickException(f"{exc.message} Nothing was imported.") from exc
+    for result in report.rows:
+        transcript = f" (transcript {result.transcript_id})" if result.transcript_id else ""
+        if result.outcome == "created":
+            click.echo(f"row {result.row}: created {result.reference}{transcript}")
+        elif result.outcome == "would_create":
+            click.echo(f"row {result.row}: would be created{transcript}")
+        elif result.outcome == "duplicate":
+            of = f" of {result.reference}" if result.reference else ""
+            click.echo(f"row {result.row}: duplicate{of}{transcript}: {result.reason}")
+        else:
+            click.echo(f"row {result.row}: {result.outcome}{transcript}: {result.reason}")
+    if report.ignored_columns:
+        click.echo(f"Ignored columns: {', '.join(report.ignored_columns)}")
+    counts = report.counts()
+    created = counts["would_create"] if dry_run else counts["created"]
+    summary = (
+        f"{created} {'would be created' if dry_run else 'created'}, {counts['duplicate']} duplicate, "
+        f"{counts['rejected']} rejected"
+    )
+    if counts["failed"]:
+        summary += f", {counts['failed']} failed (database unavailable; import the file again)"
+    click.echo(summary + (" (dry run: nothing was stored)." if dry_run else "."))
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.group()
+def tokens() -> None:
+    """Manage API tokens for partner systems."""
+
+
+@tokens.command("create")
+@click.option("--programme", required=True, help="Programme slug the token may submit to and read.")
+@click.option("--name", required=True, help="Who uses it (e.g. kobo-arrival-survey).")
+@click.option(
+    "--kobo-field",
+    "kobo_fields",
+    multiple=True,
+    metavar="KEY=FIELD[,FIELD]",
+    help="Kobo form field(s) for text, language, consent, phone, name or email (repeatable).",
+)
+@with_appcontext
+def tokens_create(programme: str, name: str, kobo_fields: tuple[str, ...]) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from cfm.api.tokens import TokenError, create_token
+
+    field_map: dict[str, list[str]] = {}
+    for item in kobo_fields:
+        key, sep, fields = item.partition("=")
+        names = [name.strip() for name in fields.split(",") if name.strip()]
+        if not sep or not names:
+            raise click.BadParameter(f"{item!r} is not KEY=FIELD.", param_hint="--kobo-field")
+        field_map.setdefault(key.strip(), []).extend(names)
+    try:
+        row, token = create_token(programme, name, field_map or None)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Token {row.id} for programme {programme} ({row.name}). It is shown only this once:")
+    click.echo(token)
+
+
+@tokens.command("list")
+@with_appcontext
+def tokens_list() -> None:
+    """List tokens (id, programme, name, prefix, state); never the tokens themselves."""
+    from cfm.api.tokens import list_tokens
+
+    for row in list_tokens():
+        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+        used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+        click.echo(f"{row.id}\t{row.programme.slug}\t{row.name}\t{row.token_prefix}...\t{state}\t{used}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token by id."""
+    from cfm.api.tokens import TokenError, revoke_token
+
+    try:
+        revoke_token(token_id)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Token {token_id} revoked.")
+
+
+@click.command("resend-replies")
+@click.option("--older-than", default=15, show_default=True, help="Minutes a reply must have waited.")
+@with_appcontext
+def resend_replies(older_than: int) -> None:
+    """Hand replies still pending (a worker or the queue was down) to the job queue again."""
+    from cfm.services.outbound import resend_pending
+
+    click.echo(f"{resend_pending(older_than_minutes=older_than)} reply(ies) queued again.")

@@ -33,6 +33,7 @@ TRUSTED_TYPES: Final[frozenset[str]] = frozenset(
         "builtins.str",
         "builtins.tuple",
         "classifier.pipeline.CharNgramHasher",
+        "classifier.pipeline.SafetyNetFeatures",
         "classifier.pipeline.TextNormaliser",
         "classifier.pipeline.WordNgramHasher",
         "numpy.dtype",
@@ -91,7 +92,7 @@ def save(model: Model, path: str | Path) -> Path:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
         with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(METADATA_MEMBER, json.dumps(metadata, indent=1, sort_keys=True))
         tmp.chmod(0o644)

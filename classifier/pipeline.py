@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
@@ -15,6 +17,10 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.model_selection import BaseCrossValidator, GroupKFold, PredefinedSplit
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
+
+from classifier.categories import RESTRICTED_CATEGORIES
+
+log = logging.getLogger(__name__)
 
 RANDOM_STATE: Final = 20240611
 # Longer texts are cut for the model (the safety net still reads all of it); hotline notes stay far below this.
@@ -213,6 +219,14 @@ class _StatelessTransformer(TransformerMixin, BaseEstimator):
         return tags
 
 
+class TextNormaliser(_StatelessTransformer):
+    """Pipeline step applying normalise() to every text."""
+
+    def transform(self, X: Iterable[str]) -> list[str]:
+        """Normalised copies of the texts."""
+        return [normalise(text) for text in X]
+
+
 class CharNgramHasher(_StatelessTransformer):
     """Hashed character n-gram counts within words (numpy-vectorised; no vocabulary)."""
 
@@ -246,23 +260,73 @@ class WordNgramHasher(_StatelessTransformer):
         return word_ngram_hashes(texts, self.n_features)
 
 
-FEATURE_WEIGHTS: Final[dict[str, float]] = {"char": 1.0, "word": 0.6}
+_scan_lock = threading.Lock()
+_scan_function: Any = None
+_scan_looked_up = False
 
 
-class TextNormaliser(_StatelessTransformer):
-    """Pipeline step applying normalise() to every text."""
+def safety_net_scan() -> Any:
+    """classifier.safety_net.scan, or None (logged once) while that module is missing or broken."""
+    global _scan_function, _scan_looked_up
+    if not _scan_looked_up:
+        with _scan_lock:
+            if not _scan_looked_up:
+                try:
+                    from classifier import safety_net
 
-    def transform(self, X: Iterable[str]) -> list[str]:
-        """Normalised copies of the texts."""
-        return [normalise(text) for text in X]
+                    _scan_function = safety_net.scan
+                except Exception as exc:  # someone else's module; its absence must not stop the classifier
+                    log.warning("safety net unavailable: %s", type(exc).__name__)
+                    _scan_function = None
+                _scan_looked_up = True
+    return _scan_function
 
 
-def build_features() -> Pipeline:
-    """Normaliser plus the union of char 1-4 grams within words and word 1-2 grams, hashed, TF-IDF weighted."""
-    char = Pipeline([("hash", CharNgramHasher()), ("tfidf", TfidfTransformer(sublinear_tf=True))])
-    word = Pipeline([("hash", WordNgramHasher()), ("tfidf", TfidfTransformer(sublinear_tf=True))])
-    union = FeatureUnion([("char", char), ("word", word)], transformer_weights=dict(FEATURE_WEIGHTS))
-    return Pipeline([("normalise", TextNormaliser()), ("features", union)])
+def lexicon_matrix(categories: Sequence[str | None]) -> sparse.csr_matrix:
+    """One column per restricted category: 1 where the safety net's strongest hit has that category."""
+    rows = [i for i, category in enumerate(categories) if category in RESTRICTED_CATEGORIES]
+    cols = [RESTRICTED_CATEGORIES.index(categories[i]) for i in rows]  # type: ignore[arg-type]
+    return sparse.csr_matrix(
+        (np.ones(len(rows)), (rows, cols)), shape=(len(categories), len(RESTRICTED_CATEGORIES))
+    )
+
+
+def safety_net_category(text: str) -> str | None:
+    """The restricted category of the safety net's strongest hit on text, or None (also when it fails)."""
+    scan = safety_net_scan()
+    if scan is None:
+        return None
+    try:
+        hit = scan(text)
+    except Exception as exc:  # features only: routing handles a failing safety net on its own (fail closed)
+        log.error("safety net failed on a text: %s", type(exc).__name__)
+        return None
+    category = getattr(hit, "category", None)
+    return category if category in RESTRICTED_CATEGORIES else None
+
+
+class SafetyNetFeatures(_StatelessTransformer):
+    """The safety-net lexicon as features: the category of its strongest hit on the raw text, one-hot."""
+
+    def transform(self, X: Iterable[str]) -> sparse.csr_matrix:
+        """Matrix (texts x 4 restricted categories)."""
+        return lexicon_matrix([safety_net_category(text) if isinstance(text, str) else None for text in X])
+
+
+FEATURE_WEIGHTS: Final[dict[str, float]] = {"char": 1.0, "word": 0.6, "lexicon": 0.5}
+
+
+def build_features() -> FeatureUnion:
+    """Union of char 1-4 grams within words and word 1-2 grams (normalised, hashed, TF-IDF) and the lexicon."""
+    char = Pipeline(
+        [("normalise", TextNormaliser()), ("hash", CharNgramHasher()), ("tfidf", TfidfTransformer(sublinear_tf=True))]
+    )
+    word = Pipeline(
+        [("normalise", TextNormaliser()), ("hash", WordNgramHasher()), ("tfidf", TfidfTransformer(sublinear_tf=True))]
+    )
+    return FeatureUnion(
+        [("char", char), ("word", word), ("lexicon", SafetyNetFeatures())], transformer_weights=dict(FEATURE_WEIGHTS)
+    )
 
 
 def calibration_folds(groups: Sequence[str], n_splits: int = 4) -> PredefinedSplit:
@@ -278,8 +342,7 @@ def build_pipeline(calibration_cv: int | BaseCrossValidator = 4, c: float = 0.5)
     """The whole classifier: features, then a LinearSVC with sigmoid calibration (train passes group folds)."""
     svm = LinearSVC(C=c, class_weight="balanced", random_state=RANDOM_STATE)
     calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=calibration_cv, ensemble=False)
-    features = build_features()
-    return Pipeline([*features.steps, ("model", calibrated)])
+    return Pipeline([("features", build_features()), ("model", calibrated)])
 
 
 def linear_estimator(pipeline: Pipeline) -> Any:

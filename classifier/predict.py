@@ -19,10 +19,13 @@ from classifier.categories import CATEGORIES, RESTRICTED_CATEGORIES, is_restrict
 from classifier.pipeline import (
     MAX_MODEL_CHARS,
     CharNgramHasher,
+    SafetyNetFeatures,
     TextNormaliser,
     WordNgramHasher,
+    lexicon_matrix,
     linear_estimator,
     normalise,
+    safety_net_scan,
 )
 
 log = logging.getLogger(__name__)
@@ -69,12 +72,7 @@ class Prediction:
 
 def safety_scanner() -> SafetyScan | None:
     """classifier.safety_net.scan, or None (logged) while that module is missing or broken."""
-    try:
-        from classifier import safety_net
-    except Exception as exc:  # the safety net is someone else's module; its absence must not stop prediction
-        log.warning("safety net unavailable: %s", type(exc).__name__)
-        return None
-    scan: SafetyScan = safety_net.scan
+    scan: SafetyScan | None = safety_net_scan()
     return scan
 
 
@@ -150,6 +148,8 @@ class Model:
         clean = [_as_text(text) for text in texts]
         if not clean:
             return []
+        scan = self._scanner()
+        scanned = [safe_scan(scan, text) for text in clean]
         normalised = [normalise(text) for text in clean]
         has_letter = [bool(_HAS_LETTER.search(text)) for text in normalised]
         wordy = [i for i, ok in enumerate(has_letter) if ok]
@@ -157,19 +157,20 @@ class Model:
         if "other" in self.classes:
             probabilities[:, self.classes.index("other")] = 1.0
         if wordy:
-            probabilities[wordy] = self._probabilities([clean[i] for i in wordy], [normalised[i] for i in wordy])
+            probabilities[wordy] = self._probabilities(
+                [clean[i] for i in wordy], [normalised[i] for i in wordy], [scanned[i][1] for i in wordy]
+            )
         chosen = probabilities.argmax(axis=1)
         terms = self._top_terms([clean[i] for i in wordy], [normalised[i] for i in wordy], chosen[wordy])
         top_terms: list[tuple[str, ...]] = [()] * len(clean)
         for i, found in zip(wordy, terms, strict=True):
             top_terms[i] = found
         restricted_mass = probabilities[:, self._restricted_mask].sum(axis=1)
-        scan = self._scanner()
         predictions = []
         classes = self.classes
         for i, text in enumerate(clean):
             category = classes[int(chosen[i])] if has_letter[i] or "other" not in classes else "other"
-            hit, hit_category = safe_scan(scan, text)
+            hit, hit_category = scanned[i]
             restricted, reasons = route(category, float(restricted_mass[i]), self.threshold, hit)
             row = probabilities[i].tolist()
             predictions.append(
@@ -190,72 +191,97 @@ class Model:
     def _compile(self) -> dict[str, Any] | None:
         """The fitted pieces the fast path needs (None when the pipeline has another layout: use sklearn's)."""
         try:
-            normaliser, union = self.pipeline.steps[0][1], self.pipeline.steps[1][1]
-            calibrated = self.pipeline.steps[-1][1].calibrated_classifiers_
-            if len(self.pipeline.steps) != 3 or len(calibrated) != 1 or calibrated[0].method != "sigmoid":
+            if len(self.pipeline.steps) != 2 or len(self.classes) < 3:
                 return None
-            if not isinstance(normaliser, TextNormaliser) or len(self.classes) < 3:
+            union, model = self.pipeline.steps[0][1], self.pipeline.steps[1][1]
+            calibrated = model.calibrated_classifiers_
+            if len(calibrated) != 1 or calibrated[0].method != "sigmoid":
                 return None
+            weights = union.transformer_weights or {}
             blocks = []
+            lexicon: tuple[int, float] | None = None
+            offset = 0
             for name, part in union.transformer_list:
-                hasher, tfidf = part.steps[0][1], part.steps[1][1]
-                if not isinstance(hasher, CharNgramHasher | WordNgramHasher) or len(part.steps) != 2:
+                weight = float(weights.get(name, 1.0))
+                if isinstance(part, SafetyNetFeatures):
+                    lexicon = (offset, weight)
+                    offset += len(RESTRICTED_CATEGORIES)
+                    continue
+                steps = [step for _, step in part.steps]
+                if (
+                    len(steps) != 3
+                    or not isinstance(steps[0], TextNormaliser)
+                    or not isinstance(steps[1], CharNgramHasher | WordNgramHasher)
+                ):
                     return None
-                weight = float((union.transformer_weights or {}).get(name, 1.0))
-                blocks.append((hasher, np.asarray(tfidf.idf_), weight, bool(tfidf.sublinear_tf), tfidf.norm))
-            classifier = calibrated[0]
-            estimator = classifier.estimator
-            order = [list(self.classes).index(str(c)) for c in estimator.classes_]
+                tfidf = steps[2]
+                blocks.append((offset, steps[1], np.asarray(tfidf.idf_), weight, bool(tfidf.sublinear_tf), tfidf.norm))
+                offset += steps[1].n_features
+            if offset != self._coef.shape[0]:
+                return None
+            estimator = calibrated[0].estimator
             return {
                 "blocks": blocks,
+                "lexicon": lexicon,
                 "intercept": np.asarray(estimator.intercept_, dtype=np.float64),
-                "a": np.array([c.a_ for c in classifier.calibrators], dtype=np.float64),
-                "b": np.array([c.b_ for c in classifier.calibrators], dtype=np.float64),
-                "order": np.array(order),
+                "a": np.array([c.a_ for c in calibrated[0].calibrators], dtype=np.float64),
+                "b": np.array([c.b_ for c in calibrated[0].calibrators], dtype=np.float64),
+                "order": np.array([list(self.classes).index(str(c)) for c in estimator.classes_]),
             }
         except (AttributeError, IndexError, TypeError, ValueError):
             return None
 
     def _scores(self, normalised: list[str], *, words: bool = False) -> np.ndarray:
-        """features @ weights for normalised texts, computed like the pipeline without building sparse matrices.
+        """Character and word n-gram features @ weights, computed like the pipeline without its overhead.
 
         words=True leaves out the length normalisation (scores of single words for the top terms).
         """
         assert self._fast is not None
         n_texts = len(normalised)
         scores = np.zeros((n_texts, self._coef.shape[1]))
-        offset = 0
-        for hasher, idf, weight, sublinear, norm in self._fast["blocks"]:
+        for offset, hasher, idf, weight, sublinear, norm in self._fast["blocks"]:
             n_features = hasher.n_features
             rows, cols = hasher.hashes(normalised)
-            if len(rows):
-                keys, counts = np.unique(rows * n_features + cols, return_counts=True)
-                rows, cols = keys // n_features, keys % n_features
-                values = counts.astype(np.float64)
-                if sublinear:
-                    values = np.log(values) + 1.0
-                values *= idf[cols]
-                if norm == "l2" and not words:
-                    norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n_texts))
-                    norms[norms == 0] = 1.0
-                    values /= norms[rows]
-                values *= weight
-                contributions = self._coef[cols + offset] * values[:, None]
-                for k in range(scores.shape[1]):
-                    scores[:, k] += np.bincount(rows, weights=contributions[:, k], minlength=n_texts)
-            offset += n_features
+            if not len(rows):
+                continue
+            keys, counts = np.unique(rows * n_features + cols, return_counts=True)
+            rows, cols = keys // n_features, keys % n_features
+            values = counts.astype(np.float64)
+            if sublinear:
+                values = np.log(values) + 1.0
+            values *= idf[cols]
+            if norm == "l2" and not words:
+                norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n_texts))
+                norms[norms == 0] = 1.0
+                values /= norms[rows]
+            values *= weight
+            if n_texts == 1:
+                scores[0] += values @ self._coef[cols + offset]
+            else:
+                indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n_texts))))
+                matrix = sparse.csr_matrix((values, cols + offset, indptr), shape=(n_texts, self._coef.shape[0]))
+                scores += matrix @ self._coef
         return scores
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities (rows: texts, columns: self.classes), equal to the pipeline's."""
         clean = [_as_text(text) for text in texts]
-        return self._probabilities(clean, [normalise(text) for text in clean])
+        scan = self._scanner()
+        return self._probabilities(
+            clean, [normalise(text) for text in clean], [safe_scan(scan, text)[1] for text in clean]
+        )
 
-    def _probabilities(self, texts: Sequence[str], normalised: list[str]) -> np.ndarray:
-        """predict_proba on texts whose normalised forms are already known."""
+    def _probabilities(
+        self, texts: Sequence[str], normalised: list[str], hit_categories: Sequence[str | None]
+    ) -> np.ndarray:
+        """predict_proba for texts whose normalised forms and safety-net categories are already known."""
         if self._fast is None:
             return np.asarray(self.pipeline.predict_proba(list(texts)))
         decision = self._scores(normalised) + self._fast["intercept"]
+        if self._fast["lexicon"] is not None:
+            offset, weight = self._fast["lexicon"]
+            lexicon = lexicon_matrix(hit_categories)
+            decision += (lexicon @ self._coef[offset : offset + len(RESTRICTED_CATEGORIES)]) * weight
         proba = np.zeros((len(texts), len(self.classes)))
         proba[:, self._fast["order"]] = expit(-(self._fast["a"] * decision + self._fast["b"]))
         total = proba.sum(axis=1, keepdims=True)

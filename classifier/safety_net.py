@@ -35,7 +35,6 @@ PRIORITY: Final[tuple[str, ...]] = (
     "fraud_corruption",
     "staff_misconduct",
 )
-assert set(PRIORITY) == set(RESTRICTED_CATEGORIES)
 
 # --------------------------------------------------------------------------------------------- normalise
 
@@ -210,6 +209,8 @@ _BUILTIN_MACROS: Final[dict[str, str]] = {
 }
 _MACRO: Final = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _ESCAPE_OR_LITERAL: Final = re.compile(r"(\\.)|([^\\]+)", re.DOTALL)
+
+
 def _expand(pattern: str, macros: dict[str, str], depth: int = 0) -> str:
     """Replace {NAME} macros (file macros first, then built-ins), recursively."""
     if depth > 8:
@@ -255,7 +256,7 @@ def _entries_from(data: dict[str, Any], source: str) -> list[_Entry]:
             if isinstance(item, str):
                 term, pattern, weight = item, item, 1
             elif isinstance(item, dict) and isinstance(item.get("pattern", item.get("term")), str):
-                pattern = item.get("pattern", item.get("term"))
+                pattern = str(item.get("pattern", item.get("term")))
                 term = str(item.get("term", pattern))
                 weight = int(item.get("weight", 1))
             else:
@@ -297,8 +298,10 @@ def _prefixes(regex: str, k: int = 2) -> frozenset[str] | None:
     None when the set is too large or the regex cannot be analysed: the entry is then tried everywhere.
     """
     try:  # the parser is private to re; if it changes, entries are simply tried at every position
-        from re import _constants as c  # noqa: PLC0415
-        from re import _parser as p  # noqa: PLC0415
+        import importlib
+
+        c: Any = importlib.import_module("re._constants")
+        p: Any = importlib.import_module("re._parser")
 
         out: set[str] = set()
 
@@ -348,9 +351,7 @@ def _prefixes(regex: str, k: int = 2) -> frozenset[str] | None:
                 out.add(prefix + _WILD)
 
         walk(list(p.parse(regex)), "")
-    except (OverflowError, RecursionError):
-        return None
-    except Exception:
+    except Exception:  # OverflowError (too many prefixes), RecursionError, or a parser we do not know
         return None
     return None if _WILD in out else frozenset(out)
 
@@ -498,10 +499,9 @@ def _hits(text: str) -> list[tuple[int, _Entry]]:
                     if len(word) > len(clitic) and word.startswith(clitic):
                         _try(table, form, pos + len(clitic), found)
             pos += len(word) + 1
-        if lexicon.inside_chars is not None and lexicon.inside_chars.search(form):
-            for pos in range(len(form)):
-                if form[pos] != " ":
-                    _try(lexicon.inside, form, pos, found)
+        if lexicon.inside_chars is not None:
+            for m in lexicon.inside_chars.finditer(form):
+                _try(lexicon.inside, form, m.start(), found)
     return found
 
 

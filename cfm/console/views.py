@@ -91,7 +91,6 @@ def _configure(state: Any) -> None:
     login_manager.login_view = "console.login"
     login_manager.login_message = cast(str, _l("Please sign in to continue."))
     login_manager.login_message_category = "info"
-    app.jinja_env.globals.setdefault("console_labels", labels)
 
 
 # --- request guards -------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from cfm.models.programme import Programme
 
 
-class Survey(db.Model):  # type: ignore[name-defined,misc]
+class Survey(db.Model):  # type: ignore[name-defined]
     """A survey definition (from cfm/surveys/*.yaml) published by one programme; the definition is copied."""
 
     __tablename__ = "survey"
@@ -34,7 +34,7 @@ class Survey(db.Model):  # type: ignore[name-defined,misc]
     programme: Mapped[Programme] = relationship()
 
 
-class SurveyResponse(db.Model):  # type: ignore[name-defined,misc]
+class SurveyResponse(db.Model):  # type: ignore[name-defined]
     """One person's answers: structured ones here (JSON); free text only in the linked case (sealed if restricted)."""
 
     __tablename__ = "survey_response"

@@ -27,7 +27,11 @@ class ContactForm(FlaskForm):
     )
     method = RadioField(
         _l("How should we contact you?"),
-        choices=[SelectChoice("call", _l("Phone call")), SelectChoice("sms", _l("SMS")), SelectChoice("whatsapp", _l("WhatsApp"))],
+        choices=[
+            SelectChoice("call", _l("Phone call")),
+            SelectChoice("sms", _l("SMS")),
+            SelectChoice("whatsapp", _l("WhatsApp")),
+        ],
         validate_choice=False,
     )
     name = StringField(_l("Your name (optional)"))
@@ -80,11 +84,17 @@ def survey_form_class(definition: SurveyDefinition, locale: str | None) -> type[
         hint = localised(question.hint, locale) if question.hint else ""
         if question.type == "rating":
             field: Field = RadioField(
-                label, choices=[SelectChoice(str(v), str(v)) for v in RATING_VALUES], description=hint, validate_choice=False
+                label,
+                choices=[SelectChoice(str(v), str(v)) for v in RATING_VALUES],
+                description=hint,
+                validate_choice=False,
             )
         elif question.type == "yes_no":
             field = RadioField(
-                label, choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))], description=hint, validate_choice=False
+                label,
+                choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))],
+                description=hint,
+                validate_choice=False,
             )
         elif question.type == "single_choice":
             choices = [SelectChoice(o.id, localised(o.text, locale)) for o in question.options]

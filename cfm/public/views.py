@@ -28,8 +28,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ServiceUnavailable
 from wtforms import SelectChoice
 
-from channels import web
-from channels.base import MAX_TEXT_LENGTH, ChannelError
 from cfm.extensions import db, limiter
 from cfm.i18n import locale_for_language, locale_info, select_locale
 from cfm.models import Programme
@@ -39,6 +37,8 @@ from cfm.services import feedback as feedback_service
 from cfm.services import status as status_service
 from cfm.services import surveys as survey_service
 from cfm.services.intake import IntakeUnavailable
+from channels import web
+from channels.base import MAX_TEXT_LENGTH, ChannelError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ def _prepare(endpoint: str | None, values: dict[str, Any] | None) -> None:
         known = canonical_locale(str(code))
         if known is None or endpoint is None:
             abort(404)
-        abort(redirect(url_for(endpoint, **{**values, "lang_code": known}, **request.args.to_dict())))
+        target: dict[str, Any] = {**request.args.to_dict(), **values, "lang_code": known}
+        abort(redirect(url_for(endpoint, **target)))
     slug = values.get("slug")
     if slug is not None:
         programme = feedback_service.programme_by_slug(str(slug))
@@ -180,7 +181,9 @@ def _csrf_failed(error: CSRFError) -> ResponseReturnValue:
     g.csrf_failed = True
     if request.endpoint not in current_app.view_functions:
         return current_app.handle_http_exception(error)
-    return current_app.view_functions[request.endpoint](**(request.view_args or {}))
+    view = current_app.view_functions[request.endpoint]
+    result: ResponseReturnValue = current_app.ensure_sync(view)(**(request.view_args or {}))
+    return result
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -268,9 +271,8 @@ def _feedback_page(programme: Programme | None, choices: list[Programme]) -> Res
             _show_errors(form, [exc])
             status = 400
         else:
-            return render_template(
-                "public/confirmation.html", reference=outcome.reference, programme=programme, surveys=[]
-            )
+            shown = outcome.programme or programme
+            return render_template("public/confirmation.html", reference=outcome.reference, programme=shown)
     form.with_token()
     surveys = survey_service.published_surveys(programme) if programme is not None else []
     action = (
@@ -339,5 +341,7 @@ def status(lang_code: str | None = None) -> ResponseReturnValue:
         if result is None:
             # One answer for a malformed code and for an unknown one (issue 4).
             form.reference.errors = [_("We found no message with this code. Please check the code and try again.")]
+        else:
+            form.reference.data = ""  # the form below the result is for another code
     stage = texts.STAGES[result.stage] if result is not None else None
     return render_template("public/status.html", form=form, result=result, stage=stage), code

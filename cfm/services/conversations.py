@@ -1,4 +1,4 @@
-"""Conversations: a follow-up SMS or WhatsApp joins the person's open case; a late voicemail transcription completes one.
+"""Conversations: a follow-up SMS/WhatsApp joins the person's open case; a late transcription completes a voicemail.
 
 A second message from the same phone (found by its keyed hash) within CONVERSATION_WINDOW_HOURS of the last
 message of that person's latest messaging case, while that case is open, is added to the case's thread instead

@@ -7,12 +7,12 @@ import logging
 
 from sqlalchemy import select
 
-from channels import web
-from channels.web import FormData
 from cfm.extensions import db
 from cfm.models import Programme
 from cfm.services.intake import default_programme, submit
 from cfm.services.reference import new_reference
+from channels import web
+from channels.web import FormData
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ class FeedbackOutcome:
     reference: str
     stored: bool
     created: bool = True
+    programme: Programme | None = None
 
 
 def programme_by_slug(slug: str) -> Programme | None:
@@ -45,7 +46,7 @@ def submit_feedback(
     """Validate (web.FormErrors), then intake.submit(); a filled honeypot looks accepted but stores nothing."""
     if web.honeypot_filled(data):
         log.info("feedback: honeypot field filled; nothing stored")
-        return FeedbackOutcome(new_reference(), stored=False)
+        return FeedbackOutcome(new_reference(), stored=False, programme=programme)
     request = web.feedback_request(
         data,
         programme=programme.slug if programme is not None else None,
@@ -53,4 +54,4 @@ def submit_feedback(
         locale=locale,
     )
     result = submit(request)
-    return FeedbackOutcome(result.case.reference, stored=True, created=result.created)
+    return FeedbackOutcome(result.case.reference, stored=True, created=result.created, programme=result.case.programme)

@@ -19,13 +19,13 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from channels import web
-from channels.web import DefinitionError, FormData, SurveyDefinition
 from cfm.extensions import db
 from cfm.models import Case, Programme, Survey, SurveyResponse
 from cfm.services import audit
 from cfm.services.intake import IntakeUnavailable, submit
 from cfm.services.reference import new_reference
+from channels import web
+from channels.web import DefinitionError, FormData, SurveyDefinition
 
 log = logging.getLogger(__name__)
 SURVEY_DIR = Path(__file__).resolve().parent.parent / "surveys"
@@ -61,9 +61,7 @@ def publish_survey(programme: Programme, slug: str) -> Survey:
     """Publish (or re-publish, taking the current definition) a shipped survey for a programme."""
     raw = _raw(slug)
     definition = SurveyDefinition.from_dict(raw)
-    survey = db.session.scalars(
-        select(Survey).where(Survey.programme_id == programme.id, Survey.slug == slug)
-    ).first()
+    survey = db.session.scalars(select(Survey).where(Survey.programme_id == programme.id, Survey.slug == slug)).first()
     if survey is None:
         survey = Survey(programme=programme, slug=slug)
         db.session.add(survey)
@@ -72,7 +70,10 @@ def publish_survey(programme: Programme, slug: str) -> Survey:
     survey.active = True
     db.session.flush()
     audit.record(
-        "survey.publish", object_type="survey", object_ref=f"{programme.slug}/{slug}", details={"version": survey.version}
+        "survey.publish",
+        object_type="survey",
+        object_ref=f"{programme.slug}/{slug}",
+        details={"version": survey.version},
     )
     db.session.commit()
     return survey
@@ -120,7 +121,9 @@ def submit_survey(survey: Survey, data: FormData, *, locale: str | None) -> Surv
     definition = definition_of(survey)
     if web.honeypot_filled(data):
         log.info("survey %s: honeypot field filled; nothing stored", survey.slug)
-        has_text = any(isinstance(data.get(q.field), str) and data[q.field].strip() for q in definition.free_text_questions)
+        has_text = any(
+            isinstance(data.get(q.field), str) and data[q.field].strip() for q in definition.free_text_questions
+        )
         return SurveyOutcome(new_reference() if has_text else None, stored=False)
     answers = web.survey_answers(definition, data, programme=survey.programme.slug, locale=locale)
     token = web.submission_id(data)
@@ -162,7 +165,12 @@ def submit_survey(survey: Survey, data: FormData, *, locale: str | None) -> Surv
     except BaseException:
         db.session.rollback()
         raise
-    log.info("survey %s response %s stored case=%s", survey.slug, response.id, response.case.reference if response.case else "-")
+    log.info(
+        "survey %s response %s stored case=%s",
+        survey.slug,
+        response.id,
+        response.case.reference if response.case else "-",
+    )
     return _outcome(response)
 
 

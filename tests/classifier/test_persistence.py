@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -18,10 +19,18 @@ from classifier.predict import Model, load_model
 TEXTS = ["when is the flight", "the driver asked me to spend the night", "thank you so much", "", "😀"]
 
 
+@pytest.fixture(scope="module")
+def saved_once(small_model: Model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small model saved once for this module."""
+    return persistence.save(small_model, tmp_path_factory.mktemp("saved") / "model.skops")
+
+
 @pytest.fixture
-def saved(small_model: Model, tmp_path: Path) -> Path:
-    """The small model saved to a temporary folder."""
-    return persistence.save(small_model, tmp_path / "model.skops")
+def saved(saved_once: Path, tmp_path: Path) -> Path:
+    """A private copy of the saved small model (tests may damage it)."""
+    target = tmp_path / "model.skops"
+    shutil.copyfile(saved_once, target)
+    return target
 
 
 def test_round_trip_predicts_the_same(small_model: Model, saved: Path) -> None:

@@ -135,17 +135,22 @@ def test_safety_net_hit_adds_restriction(small_model: Model, monkeypatch: pytest
 
 
 def test_safety_net_cannot_remove_restriction(small_model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the safety net silent (or saying a general category), a restricted prediction stays restricted."""
-    text = "the officer said I must sleep with him or he removes my name from the list"
-    baseline = small_model.predict_one(text)
-    for scanner in (lambda t: None, lambda t: FakeHit("appreciation", "thanks")):
-        monkeypatch.setattr(small_model, "_scan", scanner)
-        prediction = small_model.predict_one(text)
-        assert prediction.category == baseline.category
-        assert prediction.restricted >= (baseline.restricted and "safety_net" not in baseline.restricted_reasons)
-        assert prediction.safety_net_category is None
-        if baseline.category in RESTRICTED_CATEGORIES:
-            assert prediction.restricted
+    """Whatever the safety net says, a case restricted without it stays restricted, and any hit restricts."""
+    texts = [
+        "the officer said I must sleep with him or he removes my name from the list",
+        "thank you for the wheelchair at the airport",
+        "when is our flight",
+        "the guard hit my brother",
+    ]
+    monkeypatch.setattr(small_model, "_scan", lambda text: None)
+    silent = small_model.predict(texts)
+    assert all("safety_net" not in p.restricted_reasons for p in silent)
+    for category in (*RESTRICTED_CATEGORIES, "appreciation"):
+        monkeypatch.setattr(small_model, "_scan", lambda text, c=category: FakeHit(c, "term"))
+        for before, after in zip(silent, small_model.predict(texts), strict=True):
+            assert after.restricted and after.restricted >= before.restricted
+            assert "safety_net" in after.restricted_reasons
+            assert after.safety_net_category == (category if category in RESTRICTED_CATEGORIES else None)
 
 
 def test_failing_safety_net_fails_closed(

@@ -51,9 +51,7 @@ def test_root_leads_to_the_feedback_form(client: FlaskClient, programme: Any) ->
     assert response.status_code == 302 and response.headers["Location"] == "/en/feedback"
 
 
-def test_feedback_is_stored_anonymously_and_the_reference_shown(
-    client: FlaskClient, programme: Any, lang: str
-) -> None:
+def test_feedback_is_stored_anonymously_and_the_reference_shown(client: FlaskClient, programme: Any, lang: str) -> None:
     response = client.post(
         f"/{lang}/feedback", data={"text": "When is our flight to Canada?", "category": "question", "contact": "no"}
     )
@@ -188,7 +186,9 @@ def test_contact_requested_without_a_number_is_explained_next_to_the_phone_field
     assert rows() == NOTHING
 
 
-def test_unknown_programme_is_a_404_page_in_the_persons_language(client: FlaskClient, programme: Any, lang: str) -> None:
+def test_unknown_programme_is_a_404_page_in_the_persons_language(
+    client: FlaskClient, programme: Any, lang: str
+) -> None:
     response = client.get(f"/{lang}/p/no-such-programme")
     assert response.status_code == 404
     assert HTML_TAG[lang] in response.data
@@ -248,9 +248,7 @@ def test_a_forged_csrf_token_stores_nothing_and_keeps_what_was_typed(client: Fla
     assert response.status_code == 400
     assert b"This form had expired" in response.data and b"My words are kept" in response.data
     assert rows() == NOTHING
-    response = client.post(
-        "/en/feedback", data={"text": "My words are kept", "csrf_token": csrf_in(response.data)}
-    )
+    response = client.post("/en/feedback", data={"text": "My words are kept", "csrf_token": csrf_in(response.data)})
     assert response.status_code == 200
     reference_in(response.data)
     assert rows()["case"] == 1

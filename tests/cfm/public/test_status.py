@@ -125,11 +125,12 @@ def test_status_lookups_are_rate_limited_per_session(client: FlaskClient, progra
     assert client.get(f"/{lang}/status").status_code == 200
 
 
-def test_status_lookups_are_rate_limited_per_address_for_clients_without_cookies(
-    app: Flask, programme: Any
-) -> None:
+def test_status_lookups_are_rate_limited_per_address_for_clients_without_cookies(app: Flask, programme: Any) -> None:
     app.config["PUBLIC_STATUS_LIMIT_PER_ADDRESS"] = "3 per minute"
-    codes = [app.test_client(use_cookies=False).post("/status", data={"reference": "ZZZZ-ZZZZ"}).status_code for _ in range(4)]
+    codes = [
+        app.test_client(use_cookies=False).post("/status", data={"reference": "ZZZZ-ZZZZ"}).status_code
+        for _ in range(4)
+    ]
     assert codes == [200, 200, 200, 429]
 
 

@@ -10,11 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from channels.web import SurveyDefinition
 from cfm.extensions import db
 from cfm.models import Case, Survey, SurveyResponse
 from cfm.services.admin import create_programme
 from cfm.services.surveys import SURVEY_DIR, library, load_definition, publish_survey, unpublish_survey
+from channels.web import SurveyDefinition
 from tests.cfm.public.conftest import NOTHING, reference_in, rows, token_in
 
 HTML_TAG = {"ar": b'<html dir="rtl" lang="ar">', "en": b'<html dir="ltr" lang="en">'}

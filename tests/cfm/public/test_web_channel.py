@@ -184,7 +184,10 @@ def test_survey_definition_is_checked() -> None:
         {**DEFINITION, "title": {"ar": "no English"}},
         {**DEFINITION, "questions": [{"id": "x", "type": "essay", "text": "?"}]},
         {**DEFINITION, "questions": [{"id": "x", "type": "single_choice", "text": "?", "options": []}]},
-        {**DEFINITION, "questions": [{"id": "x", "type": "rating", "text": "?"}, {"id": "x", "type": "rating", "text": "?"}]},
+        {
+            **DEFINITION,
+            "questions": [{"id": "x", "type": "rating", "text": "?"}, {"id": "x", "type": "rating", "text": "?"}],
+        },
     ]
     for data in broken:
         with pytest.raises(DefinitionError):

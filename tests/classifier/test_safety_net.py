@@ -1,0 +1,559 @@
+"""Tests for the multilingual safety net (classifier/safety_net.py and classifier/lexicon/)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+
+import pytest
+
+from classifier import safety_net
+from classifier.categories import LANGUAGES, RESTRICTED_CATEGORIES
+from classifier.safety_net import LexiconError, SafetyNetHit, normalise, scan, scan_all
+
+SEA, FRAUD, STAFF, SAFETY = RESTRICTED_CATEGORIES
+CORPUS_DIR = Path(__file__).resolve().parents[2] / "classifier" / "data" / "corpus"
+
+# Realistic restricted messages, written for these tests (not copied from the corpus): several per
+# category per language, with euphemisms, SMS spelling, elongation, harakat/tatweel and letter variants.
+RESTRICTED: dict[str, list[tuple[str, str]]] = {
+    "en": [
+        (SEA, "the escort said i must be nice to him if i want a seat on the first flight"),
+        (SEA, "Caller reports that a driver asked her to spend the night with him to keep her place on the list."),
+        (SEA, "interpreter keeps texting me at 2am and asked me to come to his room to discuss my case"),
+        (SEA, "the guard touched me at the gate pleeease help"),
+        (FRAUD, "they want a gift for the list before the interview, everybody pays"),
+        (FRAUD, "guard asked for money for tea before letting us in, 10 dollars, no receipt"),
+        (FRAUD, "a man is selling places on the next bus for 300 usd"),
+        (FRAUD, "Caller was asked to pay 50 dollars for the stamp on the exit permit."),
+        (STAFF, "the guard hit my son with a stick in front of everyone"),
+        (STAFF, "officer threatened to remove us from the list if we complain again"),
+        (STAFF, "the escort called my wife a dirty animal"),
+        (STAFF, "the driver was drunk and shouting at the children"),
+        (SAFETY, "my husband beats me every night i am afraid to go back to the room"),
+        (SAFETY, "there is a small boy alone at the bus station, his family left without him"),
+        (SAFETY, "i want to kill myself, i cannot wait anymore"),
+        (SAFETY, "smugglers are offering the young men a boat to italy"),
+        (SAFETY, "her father wants to marry her to an old man before we travel, forced marriage"),
+    ],
+    "fr": [
+        (SEA, "l'escorte m'a dit que je dois être gentille avec lui pour avoir une place"),
+        (SEA, "il veut que je passe la nuit avec lui pour signer mon dossier"),
+        (SEA, "le chauffeur m'a touchée dans le car, j'ai peur"),
+        (FRAUD, "le gardien demande quelque chose pour le thé avant l'entretien"),
+        (FRAUD, "il faut un petit cadeau pour que notre nom soit sur la liste"),
+        (FRAUD, "ils vendent les places du prochain vol 200 euros"),
+        (STAFF, "le gardien a frappé mon fils avec un bâton"),
+        (STAFF, "l'agent m'a menacé de retirer ma famille de la liste si je me plains"),
+        (STAFF, "l'agent a pris nos passeports et refuse de les rendre"),
+        (SAFETY, "mon mari me frappe tous les soirs"),
+        (SAFETY, "un petit garçon est seul à la gare, sans parents"),
+        (SAFETY, "je veux mourir, je n'en peux plus"),
+        (SAFETY, "des passeurs proposent aux jeunes de traverser la mer"),
+    ],
+    "es": [
+        (SEA, "el chofer me dijo que tengo que ser amable con él si quiero el asiento"),
+        (SEA, "el guardia me tocó la pierna en el bus"),
+        (SEA, "me pidió que fuera a su cuarto en la noche para hablar de mi caso"),
+        (FRAUD, "el guardia pide dinero para el refresco antes de la entrevista"),
+        (FRAUD, "están vendiendo los lugares en la lista, 300 dólares"),
+        (FRAUD, "nos cobró 20 dólares sin recibo"),
+        (STAFF, "el guardia golpeó a mi hijo con un palo"),
+        (STAFF, "me amenazó con sacarme de la lista si me quejo"),
+        (STAFF, "el oficial se quedó con nuestros pasaportes y no los quiere devolver"),
+        (SAFETY, "mi esposo me pega todos los días"),
+        (SAFETY, "hay un niño solito en la terminal, está sin sus padres"),
+        (SAFETY, "ya no quiero vivir, me quiero morir"),
+        (SAFETY, "unos coyotes le ofrecen a mi hijo cruzar la frontera"),
+    ],
+    "ar": [
+        (SEA, "المترجم طلب مني أن أزوره في غرفته بالفندق بالليل"),
+        (SEA, "السواق قال لازم تكوني لطيفة معه لتحصلي على مقعد"),
+        (SEA, "الحارس يلمس البنات عند التفتيش"),
+        (SEA, "الموظـــف قال بدو ينام معي مقابل اسمي بالقائمة"),
+        (FRAUD, "الحارس يطلب حق الشاي قبل ما يدخلنا عالمكتب"),
+        (FRAUD, "قالوا لازم نجيب هدية صغيرة للمسؤول حتى ينزل اسمنا بالقائمة"),
+        (FRAUD, "الموظف طلب ٢٠٠ دولار مقابل مكان في الرحلة الجاية"),
+        (STAFF, "الحارس ضرب أخي على وجهه أمام الناس"),
+        (STAFF, "الموظف هددني اذا اشتكيت رح يشطب اسمي"),
+        (STAFF, "السائق كان سكران وريحة الكحول طالعة منه"),
+        (SAFETY, "زوجي يضربني كل يوم وأنا خايفة"),
+        (SAFETY, "أبوي بدو يزوجني لابن عمي وأنا عمري ١٥"),
+        (SAFETY, "في طفل صغير لوحده عند الباب بدون أهل"),
+        (SAFETY, "بدي موت ما عاد فيني أتحمل"),
+        (SAFETY, "المُهَرِّب يطلب مصاري ويهددنا"),
+    ],
+    "fa": [
+        (SEA, "دریور گفت اگه چوکی میخایی باید همرایم مهربان باشی"),
+        (SEA, "ترجمان گفت شب بیا به اتاقش که در باره دوسیه گپ بزنیم"),
+        (SEA, "یک کارمند به من دست زد و پیام‌های عاشقانه میفرستد"),
+        (FRAUD, "محافظ تا پول چای ندهیم ما را داخل نمیمانه"),
+        (FRAUD, "کارمند گفت ۲۰۰ دالر بتی نامت ده لست میایه"),
+        (FRAUD, "بسته‌های کمک را در بازار میفروشند"),
+        (STAFF, "محافظ برادرم را پیش مردم سیلی زد"),
+        (STAFF, "کارمند تهدید کرد اگر شکایت کنی نامت را از لست خط میزنم"),
+        (STAFF, "کارمند پاسپورت ما را گرفته و پس نمیدهد"),
+        (SAFETY, "شوهرم هر شب مرا لت میکند"),
+        (SAFETY, "قاچاقبر پول میخواهد و تهدید میکند"),
+        (SAFETY, "دیگر نمیخواهم زندگی کنم، میخواهم بمیرم"),
+        (SAFETY, "پدرم میخواهد مرا به زور شوهر بدهد"),
+    ],
+    "ps": [
+        (SEA, "ژباړونکي وویل د شپې خپلې کوټې ته راشه"),
+        (SEA, "اسکورت په الوتکه کې لاس راپورې کاوه"),
+        (SEA, "یو رضاکار وايي که زما ملګرې شې نوم به دې په لیست کې کړم"),
+        (FRAUD, "کارمند د چای پیسې وغوښتې چې نوم لیست ته ور داخل کړي"),
+        (FRAUD, "د مهر پیسې یې واخیستې رسید یې رانکړ"),
+        (FRAUD, "جعلي اسناد جوړوي یو سړی دلته"),
+        (STAFF, "کارمند زما ورور ته سوک ورکړ"),
+        (STAFF, "کارمند ګواښ کوي چې پرواز دې لغوه کوم"),
+        (STAFF, "ساتونکی نشه و او چیغې یې وهلې"),
+        (SAFETY, "میړه مې هره شپه ما وهي"),
+        (SAFETY, "پلار مې په زور واده راته کوي"),
+        (SAFETY, "قاچاقبر دلته ګرځي او ځوانان غولوي"),
+    ],
+    "uk": [
+        (SEA, "супровідник сказав, що місце буде, якщо я буду з ним ласкавою"),
+        (SEA, "охоронець кличе до себе в номер вночі"),
+        (SEA, "водій пропонував переспати з ним за місце в автобусі"),
+        (FRAUD, "за печатку просять 50 євро без квитанції"),
+        (FRAUD, "щоб потрапити в список треба дати хабар"),
+        (FRAUD, "гуманітарку продають на ринку"),
+        (STAFF, "охоронець вдарив мого сина"),
+        (STAFF, "менеджерка погрожує, що викреслить нас, якщо будемо скаржитися"),
+        (STAFF, "супровідник забрав паспорти і не віддає"),
+        (SAFETY, "чоловік б'є мене щодня"),
+        (SAFETY, "не хочу жити, вибачте"),
+        (SAFETY, "брат зник після евакуації, телефон вимкнений"),
+        (SAFETY, "водітєль п'яний і каже шо видасть доньку заміж"),
+    ],
+    "ru": [
+        (SEA, "водитель сказал, место будет, если буду с ним поласковее"),
+        (SEA, "охранник пристает к девушкам на входе"),
+        (SEA, "он сказал впишет в список, если я проведу с ним ночь"),
+        (FRAUD, "за печать просят 50 долларов без квитанции"),
+        (FRAUD, "продают места на собеседование"),
+        (FRAUD, "консультант берет часть выплаты себе"),
+        (STAFF, "сопровождающий ударил моего ребенка"),
+        (STAFF, "администратор угрожал, что выгонит нас, если будем жаловаться"),
+        (STAFF, "охранник забрал наши паспорта и не отдает"),
+        (SAFETY, "муж бьет меня каждый день"),
+        (SAFETY, "не хочу жить, помогите"),
+        (SAFETY, "отец хочет выдать меня замуж, мне 16"),
+        (SAFETY, "на вокзале малыш один плачет"),
+    ],
+    "so": [
+        (SEA, "turjubaanka ayaa igu yiri habeenkii qolkiisa u imow"),
+        (SEA, "waardiyaha ayaa i taabtay si xun"),
+        (SEA, "shaqaale ayaa sawirro qaawan iga dalbaday"),
+        (FRAUD, "mas'uulku wuxuu rabaa laaluush si magacayaga liiska loo geliyo"),
+        (FRAUD, "qof kasta 200 doollar ha bixiyo si uu kursi u helo"),
+        (FRAUD, "kaalmada cuntada ayaa suuqa lagu iibinayo"),
+        (STAFF, "waardiyaha ayaa wiilkayga garaacay"),
+        (STAFF, "wuxuu leeyahay haddii aad cabato liiska ayaan kaa saarayaa"),
+        (STAFF, "shaqaalaha ayaa na caayay oo nagu yiri eey"),
+        (SAFETY, "ninkayga ayaa i garaacay xalay"),
+        (SAFETY, "wiil yar ayaa keligii jooga xarunta"),
+        (SAFETY, "waan dhiman rabaa, ma rabo inaan noolaado"),
+        (SAFETY, "mukhalasiinta ayaa wiilkayga la hadlaya"),
+    ],
+    "sw": [
+        (SEA, "mfanyakazi wa usajili ameniambia niende chumbani kwake usiku"),
+        (SEA, "mkalimani ananitumia jumbe za mapenzi"),
+        (SEA, "dereva alinigusa kwenye basi"),
+        (FRAUD, "mlinzi anaomba kitu kidogo kabla ya mahojiano"),
+        (FRAUD, "dereva alitutoza shilingi elfu moja bila risiti"),
+        (FRAUD, "vifaa vya msaada vinauzwa dukani"),
+        (STAFF, "mlinzi alimpiga mwanangu kwa fimbo"),
+        (STAFF, "mfanyakazi alinitishia kwamba ukilalamika atakuondoa"),
+        (STAFF, "msimamizi alinitukana mbele ya watu"),
+        (SAFETY, "mume wangu ananipiga kila siku"),
+        (SAFETY, "kuna mtoto mdogo peke yake kituoni"),
+        (SAFETY, "nataka kufa, sitaki kuishi tena"),
+        (SAFETY, "wanataka kunioza kwa lazima, nina miaka 15"),
+    ],
+    "am": [
+        (SEA, "ሰራተኛው ማታ ወደ ሆቴል ክፍሉ እንድመጣ ነገረኝ"),
+        (SEA, "አስተርጓሚው ማታ ማታ መጥፎ መልእክት ይልክልኛል"),
+        (SEA, "ጥበቃው በፍተሻ ጊዜ ነካካኝ"),
+        (FRAUD, "ቀጠሮ ለማግኘት ጉቦ ይጠይቃሉ"),
+        (FRAUD, "የእርዳታ ዘይቱ ሱቅ ውስጥ ይሸጣል"),
+        (FRAUD, "ለቡና ብር ካልሰጠን አያስገቡንም"),
+        (STAFF, "ጥበቃው ወጣቱን በዱላ መታው"),
+        (STAFF, "ሰራተኛው ደደብ ብሎ ሰደበኝ"),
+        (STAFF, "ሹፌሩ ሰክሮ ነው የሚነዳው"),
+        (SAFETY, "ጎረቤቴ ባሏ በየቀኑ ይደበድባታል"),
+        (SAFETY, "እህቴን በግድ ሊያጋቧት ነው"),
+        (SAFETY, "ራሴን ማጥፋት እፈልጋለሁ"),
+    ],
+    "ti": [
+        (SEA, "ሰራሕተኛ ለይቲ ጾታዊ መልእኽቲ ይሰድደለይ ኣሎ"),
+        (SEA, "ሓላፊ ማእከል ቦታ ክህበኪ እየ ምሳይ ሕደሪ ኢሉኒ"),
+        (SEA, "ሰራሕተኛ ብዘይ ፍቓደይ ተንከፈኒ"),
+        (FRAUD, "ኣብ ሊስታ ምእታው ህያብ የድሊ ይብሉ"),
+        (FRAUD, "ሰራሕተኛ ጉቦ ሓቲቱና"),
+        (FRAUD, "ሳሙናን ብርድ ልብስን ናይ ሓገዝ መኽዘን ይሸጦ"),
+        (STAFF, "ሓላዊ ንወደይ ወቒዑ"),
+        (STAFF, "ሰራሕተኛ ብሄርና ጸሪፉ"),
+        (STAFF, "ሓላፊ ሰኺሩ ይሰርሕ"),
+        (SAFETY, "ሰብኣያ ኩሉ ግዜ ይወቕዓ"),
+        (SAFETY, "ሓብተይ ብግዲ ከመርዕዉዋ ይደልዩ"),
+        (SAFETY, "ርእሰይ ክቐትል እየ ዝሓስብ"),
+    ],
+}
+
+# Transliterated and code-mixed text, as people type it.
+TRANSLIT: list[tuple[str, str, str]] = [
+    ("ar-Latn", SEA, "el mutarjem 2alli ta3i 3a ghorfto bel leil"),
+    ("ar-Latn", FRAUD, "el 7ares ma byfawwetna eza ma 3teinah 7a2 el shai"),
+    ("ar-Latn", STAFF, "el muwazzaf haddadni eza eshtakeit ra7 yeshtob esmi"),
+    ("ar-Latn", SAFETY, "jozi byedrobni kol yom"),
+    ("fa-Latn", SEA, "driver goft bayad mehraban bashi"),
+    ("fa-Latn", FRAUD, "muhafiz ta paisa chai nadim ma ra dakhel namana"),
+    ("fa-Latn", STAFF, "karmand goft agar shikayat kuni namet ra az list mekasham"),
+    ("fa-Latn", SAFETY, "qachaqbar paisa mikhaya"),
+    ("ps-Latn", FRAUD, "da list lapara da chai paise ghwari"),
+    ("ps-Latn", SAFETY, "mera me wahi komak ghwaram"),
+    ("uk-translit", SEA, "vin skazav shcho vpyshe mene v spysok yakshcho ya provedu z nym nich"),
+    ("ru-translit", STAFF, "soprovozhdayushchii udaril moego rebenka"),
+    ("es-en", SEA, "el guy de registration me dijo if im nice to him me pone en el list"),
+    ("es-en", FRAUD, "the driver nos cobró 20 dollars y dijo if we dont pay nos quedamos"),
+    ("sw-en", FRAUD, "airport jamaa alitutoza cash bila risiti"),
+    ("uk-ru", SEA, "пєрєводчик пише мєнє ночью пошлі сообщєнія"),
+]
+
+# General messages that must not be flagged, including the hard ones: money, police, a named escort,
+# angry delay complaints.
+GENERAL: dict[str, list[str]] = {
+    "en": [
+        "how much is the fee if my bag is over 23kg? i can pay",
+        "The driver was late and we waited two hours, very bad service",
+        "Thank you to escort Daniel who carried my bags and helped my mother",
+        "BUS WAS 6 HOURS LATE YOU ARE USELESS, KIDS CRYING ALL DAY",
+        "where can we change dollars at the airport",
+        "the police at the airport asked for our documents, is that normal?",
+        "can my 16 year old daughter travel alone on the flight?",
+        "my suitcase went missing in Istanbul, who do I call?",
+    ],
+    "fr": [
+        "combien coûte l'excédent de bagages ?",
+        "le bus a 6h de retard vous êtes nuls",
+        "merci à l'escorte Jean-Paul, très gentil avec ma mère",
+        "où changer de l'argent avant le départ ?",
+    ],
+    "es": [
+        "¿cuánto cobran por maleta extra?",
+        "el bus llegó 5 horas tarde, qué desastre",
+        "gracias al escolta Miguel, fue muy amable con mi mamá",
+        "¿me toca la entrevista este mes?",
+    ],
+    "ar": [
+        "كم وزن الشنطة المسموح فيه بالطيارة؟",
+        "الباص تأخر ست ساعات، خدمة سيئة جداً",
+        "شكراً للمرافق أحمد كان لطيف كتير مع أمي",
+        "وين فيني صرّف دولار بالمطار؟",
+    ],
+    "fa": [
+        "وزن بکس چند کیلو اجازه است؟",
+        "سرویس شش ساعت ناوقت آمد، خیلی بد",
+        "از آقای فرهاد تشکر میکنم، آدم مهربانی است",
+        "پول را از کجا تبادله کنیم؟",
+    ],
+    "ps": [
+        "په الوتکه کې څو کیلو بار اجازه دی؟",
+        "بس شپږ ساعته وروسته راغی، ډېر بد خدمت",
+        "له اسکورت احمد څخه مننه، ډېر مهربان و",
+    ],
+    "uk": [
+        "скільки кг багажу можна брати в літак?",
+        "автобус запізнився на 6 годин, жах",
+        "дякую супровідниці Олені, дуже допомогла мамі",
+        "де можна поміняти гроші в аеропорту?",
+    ],
+    "ru": [
+        "сколько стоит доплата за лишний чемодан?",
+        "автобус опоздал на 6 часов, безобразие",
+        "спасибо сопровождающему Алексею, очень помог",
+        "где поменять деньги в аэропорту?",
+    ],
+    "so": [
+        "immisa kiilo ayaa la oggol yahay boorsada?",
+        "baska ayaa 6 saacadood daahay, adeeg xun",
+        "mahadsanid Cali oo hooyaday caawiyay",
+    ],
+    "sw": [
+        "mzigo wa kilo ngapi unaruhusiwa kwenye ndege?",
+        "basi lilichelewa saa sita, huduma mbaya sana",
+        "asante kwa msindikizaji Juma, alimsaidia mama yangu",
+    ],
+    "am": [
+        "በአውሮፕላን ስንት ኪሎ ሻንጣ ይፈቀዳል?",
+        "አውቶቡሱ ስድስት ሰዓት ዘገየ",
+        "ለአጃቢው ዳንኤል ምስጋና ይድረሰው",
+    ],
+    "ti": [
+        "ኣብ ነፈርቲ ክንደይ ኪሎ ባልጃ ይፍቀድ?",
+        "ኣውቶቡስ ሽዱሽተ ሰዓት ደንጒዩ",
+        "ንተርጓሚ ተስፋይ ምስጋና",
+    ],
+}
+
+# Per-language floors on the corpus, measured on classifier/data/corpus/*.jsonl and set a little below
+# the measured figures (see the report in the issue). The lexicon is tuned on the general lines; the
+# classifier, not the lexicon, carries most restricted recall.
+RECALL_FLOORS: dict[str, float] = {
+    "en": 0.75,
+    "fr": 0.75,
+    "es": 0.55,
+    "ar": 0.6,
+    "fa": 0.5,
+    "ps": 0.45,
+    "uk": 0.55,
+    "ru": 0.6,
+    "so": 0.38,
+    "sw": 0.38,
+    "am": 0.35,
+    "ti": 0.28,
+}
+MAX_FALSE_FLAGS_OVERALL = 0.02
+MAX_FALSE_FLAGS_PER_LANGUAGE = 0.05
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    return [(lang, cat, text) for lang, items in RESTRICTED.items() for cat, text in items]
+
+
+@pytest.mark.parametrize(("lang", "category", "text"), _cases())
+def test_restricted_message_is_caught_with_its_category(lang: str, category: str, text: str) -> None:
+    hit = scan(text)
+    assert hit is not None, f"{lang}: not caught: {text}"
+    assert hit.category == category, f"{lang}: {hit} for {text}"
+
+
+@pytest.mark.parametrize(("tag", "category", "text"), TRANSLIT)
+def test_transliterated_and_code_mixed_messages_are_caught(tag: str, category: str, text: str) -> None:
+    hit = scan(text)
+    assert hit is not None, f"{tag}: not caught: {text}"
+    assert hit.category == category
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, text) for lang, texts in GENERAL.items() for text in texts])
+def test_general_message_is_not_flagged(lang: str, text: str) -> None:
+    assert scan(text) is None
+    assert scan_all(text) == []
+
+
+def test_every_language_has_restricted_and_general_cases() -> None:
+    assert set(RESTRICTED) == set(LANGUAGES) == set(GENERAL)
+    for lang, items in RESTRICTED.items():
+        assert {cat for cat, _ in items} == set(RESTRICTED_CATEGORIES), lang
+
+
+def test_lexicon_covers_every_language_and_category() -> None:
+    stats = safety_net.lexicon_stats()
+    for lang in LANGUAGES:
+        assert set(stats[lang]) == set(RESTRICTED_CATEGORIES), lang
+    assert {"ar-Latn", "fa-Latn", "ps-Latn", "ru-Latn"} <= set(stats)
+
+
+def test_lexicon_files_are_utf8_json_with_restricted_categories_only() -> None:
+    files = sorted(safety_net.LEXICON_DIR.glob("*.json"))
+    assert len(files) >= len(LANGUAGES)
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert set(data["entries"]) <= set(RESTRICTED_CATEGORIES), path.name
+
+
+# ------------------------------------------------------------------------------------- the corpus
+
+
+def _corpus_rows() -> list[dict[str, object]]:
+    rows = []
+    for path in sorted(CORPUS_DIR.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+    return rows
+
+
+def test_corpus_recall_and_false_flags_stay_within_floors() -> None:
+    rows = _corpus_rows()
+    # Not a skip: without the corpus this safety test has nothing to guard and must say so.
+    assert rows, f"no corpus lines in {CORPUS_DIR}"
+    restricted: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    general: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        lang, category, text = str(row["lang"]), str(row["category"]), str(row["text"])
+        flagged = scan(text) is not None
+        bucket = restricted if category in RESTRICTED_CATEGORIES else general
+        bucket[lang][0] += 1
+        bucket[lang][1] += flagged
+    report = {
+        lang: (restricted[lang][1] / max(restricted[lang][0], 1), general[lang][1] / max(general[lang][0], 1))
+        for lang in sorted(set(restricted) | set(general))
+    }
+    print("\nsafety net on the corpus (recall on restricted, false flags on general):")
+    for lang, (recall, flags) in report.items():
+        print(f"  {lang}: recall {recall:.3f}  false flags {flags:.3%}")
+    for lang, floor in RECALL_FLOORS.items():
+        if restricted[lang][0]:
+            assert report[lang][0] >= floor, f"{lang}: recall {report[lang][0]:.3f} < {floor}"
+    for lang, (_, flags) in report.items():
+        assert flags <= MAX_FALSE_FLAGS_PER_LANGUAGE, f"{lang}: false flags {flags:.3%}"
+    total_general = sum(n for n, _ in general.values())
+    total_flagged = sum(f for _, f in general.values())
+    assert total_flagged / max(total_general, 1) <= MAX_FALSE_FLAGS_OVERALL
+
+
+def test_corpus_hits_mostly_carry_the_right_category() -> None:
+    rows = [r for r in _corpus_rows() if r["category"] in RESTRICTED_CATEGORIES]
+    assert rows
+    hits = [(r, scan(str(r["text"]))) for r in rows]
+    caught = [(r, h) for r, h in hits if h is not None]
+    right = sum(h.category == r["category"] for r, h in caught)
+    assert right / len(caught) >= 0.85
+
+
+# ------------------------------------------------------------------------------------- normalise
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Héllo   WORLD", "hello world"),
+        ("Ｆｕｌｌｗｉｄｔｈ", "fullwidth"),
+        ("pleeeeease", "pleease"),
+        ("sleeeep", "sleep"),
+        ("1000 dollars", "1000 dollars"),
+        ("مُهَرِّب", "مهرب"),
+        ("الموظـــــف", "الموظف"),
+        ("أ إ آ ٱ", "ا ا ا ا"),
+        ("مساعدة", "مساعده"),
+        ("مستشفى", "مستشفي"),
+        ("کارمند یک", "كارمند يك"),
+        ("ګډ", "گډ"),
+        ("می\u200cخواهم", "مي خواهم"),
+        ("٢٠٠ ۳۰۰", "200 300"),
+        ("Зда́ние ёлка", "здание елка"),
+        ("ґанок", "ганок"),
+        ("a\u200bb\u200ec", "abc"),
+        ("  tabs\tand\nnewlines  ", "tabs and newlines"),
+    ],
+)
+def test_normalise(raw: str, expected: str) -> None:
+    assert normalise(raw) == expected
+
+
+def test_normalise_keeps_legitimate_double_letters() -> None:
+    assert normalise("ممنون") == "ممنون"
+    assert normalise("coffee") == "coffee"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "\x00\x00\x00",
+        "abc\ud800def",
+        "\udfff",
+        "😀😀😀",
+        "1234567890",
+        "x" * 100_000,
+        "ሰላም " * 20_000,
+        "\u202e\u200f\u0640",
+        "a" + "\u0301" * 5000,
+    ],
+)
+def test_bad_input_never_raises(bad: str) -> None:
+    assert isinstance(normalise(bad), str)
+    hit = scan(bad)
+    assert hit is None or hit.category in RESTRICTED_CATEGORIES
+    assert isinstance(scan_all(bad), list)
+
+
+def test_non_string_input_never_raises() -> None:
+    assert normalise(None) == ""  # type: ignore[arg-type]
+    assert scan(None) is None  # type: ignore[arg-type]
+    assert scan_all(b"bytes") == []  # type: ignore[arg-type]
+
+
+def test_long_text_with_abuse_in_the_middle_is_still_caught() -> None:
+    text = "the bus was late. " * 3000 + "the guard touched me. " + "thank you. " * 3000
+    hit = scan(text)
+    assert hit is not None
+    assert hit.category == SEA
+
+
+# ------------------------------------------------------------------------------------- the API
+
+
+def test_hits_are_frozen_and_only_ever_restricted() -> None:
+    hit = scan("the escort hit me and threatened my family")
+    assert isinstance(hit, SafetyNetHit)
+    assert hit.category in RESTRICTED_CATEGORIES
+    assert hit.term
+    assert hit.language == "en"
+    with pytest.raises(FrozenInstanceError):
+        hit.category = "information_request"  # type: ignore[misc]
+
+
+def test_safety_net_cannot_send_anything_out_of_the_restricted_queue() -> None:
+    # Every entry maps to a restricted code, and the module offers nothing that clears or downgrades.
+    assert {e.category for e in safety_net.load_entries()} <= set(RESTRICTED_CATEGORIES)
+    public = {name for name in dir(safety_net) if not name.startswith("_")}
+    assert not {n for n in public if "clear" in n or "downgrade" in n or "unrestrict" in n}
+
+
+def test_scan_all_lists_distinct_hits_in_order() -> None:
+    hits = scan_all("he asked for money for the list and then touched me, and my husband beats me")
+    categories = [h.category for h in hits]
+    assert {FRAUD, SEA, SAFETY} <= set(categories)
+    assert len(hits) == len(set(hits))
+
+
+def test_strongest_hit_prefers_sexual_exploitation_over_the_list_place() -> None:
+    hit = scan("he said i get a place on the list if i sleep with him")
+    assert hit is not None
+    assert hit.category == SEA
+
+
+def test_scan_is_case_and_diacritic_insensitive() -> None:
+    assert scan("The Guard TOUCHED Me") == scan("the guard touched me")
+    assert scan("الحارس يَلمُس البنات") is not None
+
+
+def test_broken_lexicon_file_raises_a_typed_error(tmp_path: Path) -> None:
+    bad_category = tmp_path / "xx.json"
+    bad_category.write_text(json.dumps({"language": "xx", "entries": {"appreciation": ["thanks"]}}))
+    with pytest.raises(LexiconError, match="not a restricted category"):
+        safety_net.load_entries([bad_category])
+    bad_regex = tmp_path / "yy.json"
+    bad_regex.write_text(json.dumps({"language": "yy", "entries": {SEA: ["(unclosed"]}}))
+    with pytest.raises(LexiconError):
+        safety_net.load_entries([bad_regex])
+    empty = tmp_path / "zz.json"
+    empty.write_text(json.dumps({"language": "zz", "entries": {SEA: ["(?:a)?"]}}))
+    with pytest.raises(LexiconError, match="empty string"):
+        safety_net.load_entries([empty])
+    not_json = tmp_path / "ww.json"
+    not_json.write_text("{")
+    with pytest.raises(LexiconError):
+        safety_net.load_entries([not_json])
+
+
+def test_short_message_scan_is_fast() -> None:
+    # The benchmark figure (tens of microseconds) is in the report; this only guards against a
+    # pathological pattern, with room for a loaded CI machine.
+    texts = [text for items in RESTRICTED.values() for _, text in items]
+    texts += [text for items in GENERAL.values() for text in items]
+    for text in texts:
+        scan(text)  # compile the alternations these texts need
+    start = time.perf_counter()
+    for _ in range(5):
+        for text in texts:
+            scan(text)
+    per_text = (time.perf_counter() - start) / (5 * len(texts))
+    assert per_text < 0.002
