@@ -50,12 +50,15 @@ DEFAULTS: dict[str, Any] = {
 # Keys whose environment values are strings but mean numbers or booleans.
 _INT_KEYS = ("RETENTION_DAYS", "DUE_HOURS_RESTRICTED", "DUE_HOURS_GENERAL", "CLASSIFY_RETRIES", "MAX_CONTENT_LENGTH")
 _BOOL_KEYS = ("REQUIRE_2FA", "TESTING", "WTF_CSRF_ENABLED")
-_INT_KEYS += ("CONVERSATION_WINDOW_HOURS", "OUTBOUND_RETRIES", "IVR_MAX_RECORDING_SECONDS")
+_MESSAGING_INT_KEYS = ("CONVERSATION_WINDOW_HOURS", "OUTBOUND_RETRIES", "IVR_MAX_RECORDING_SECONDS")
 
 
 def coerce(config: dict[str, Any]) -> None:
     """Turn string values from the environment into the types the code expects."""
     for key in _INT_KEYS:
+        if isinstance(config.get(key), str):
+            config[key] = int(config[key])
+    for key in _MESSAGING_INT_KEYS:
         if isinstance(config.get(key), str):
             config[key] = int(config[key])
     for key in _BOOL_KEYS:

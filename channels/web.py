@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from channels.base import MAX_TEXT_LENGTH, ChannelError, Contact, IntakeRequest, clean_text, decode_utf8
 
 FormData = Mapping[str, "str | bytes"]
+T = TypeVar("T")
 
 # A field people never see (hidden by the stylesheet); bots that fill every input fill it too (issue 4).
 HONEYPOT_FIELD = "website"
@@ -102,7 +103,7 @@ def feedback_request(
         extra["contact_method"] = method
     return IntakeRequest(
         channel="web",
-        text=str(text),
+        text=text or "",
         provider_id=submission_id(data),
         programme=chosen,
         contact=contact,
@@ -169,7 +170,7 @@ def _choice(
     return value
 
 
-def _collect(errors: list[ChannelError], check: Any) -> Any:
+def _collect(errors: list[ChannelError], check: Callable[[], T]) -> T | None:
     """Run one check; record its ChannelError instead of stopping at the first wrong field."""
     try:
         return check()

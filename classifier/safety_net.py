@@ -21,6 +21,7 @@ __all__ = [
     "normalise",
     "scan",
     "scan_all",
+    "warm",
 ]
 
 LEXICON_DIR: Final[Path] = Path(__file__).with_name("lexicon")
@@ -464,6 +465,11 @@ def _compiled() -> _Compiled:
                 compiled = _compile(load_entries())
                 _CACHE["default"] = compiled
     return compiled
+
+
+def warm() -> None:
+    """Read and index the lexicon now (about a second), e.g. at start-up, rather than on the first scan."""
+    _compiled()
 
 
 def reload() -> None:

@@ -74,9 +74,10 @@ def parse_json(body: Mapping[str, Any], *, programme: str, namespace: str) -> In
     for key in contact:
         if key not in CONTACT_FIELDS:
             raise ChannelError("unknown_field", f"Unknown field contact.{str(key)[:64]}.", field="contact")
+    text: Any = body.get("text")  # validated() refuses anything but text
     return IntakeRequest(
         channel="api",
-        text=body.get("text"),  # type: ignore[arg-type]  (validated() refuses anything but text)
+        text=text,
         provider_id=provider_id(namespace, "json", external_id) if external_id else None,
         programme=programme,
         received_at=_moment(body.get("received_at"), "received_at"),

@@ -143,7 +143,8 @@ def case_status(reference: str) -> ResponseReturnValue:
         programme_id = (
             db.session.scalar(select(Case.programme_id).where(Case.reference == canonical)) if canonical else None
         )
-        status = lookup(canonical) if programme_id is not None and programme_id == token.programme_id else None
+        mine = canonical is not None and programme_id is not None and programme_id == token.programme_id
+        status = lookup(canonical) if mine and canonical is not None else None
     except SQLAlchemyError:
         db.session.rollback()
         _error(503, "unavailable", "The service is unavailable. Please retry later.")

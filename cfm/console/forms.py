@@ -30,14 +30,18 @@ class TotpForm(FlaskForm):
 class PasswordChangeForm(FlaskForm):
     """Current password, new password twice."""
 
-    current = PasswordField(_l("Current password"), validators=[DataRequired()], render_kw={"autocomplete": "current-password"})
+    current = PasswordField(
+        _l("Current password"), validators=[DataRequired()], render_kw={"autocomplete": "current-password"}
+    )
     new = PasswordField(
         _l("New password"),
         validators=[DataRequired()],
         description=_l("At least 12 characters. A sentence of four or five words is easy to remember."),
         render_kw={"autocomplete": "new-password"},
     )
-    confirm = PasswordField(_l("New password again"), validators=[DataRequired()], render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(
+        _l("New password again"), validators=[DataRequired()], render_kw={"autocomplete": "new-password"}
+    )
 
 
 class AssignForm(FlaskForm):
@@ -75,5 +79,17 @@ class NoteForm(FlaskForm):
 class ReferralForm(FlaskForm):
     """The misconduct-reporting platform's referral id and date."""
 
-    referral_id = StringField(_l("Referral id on the platform"), validators=[DataRequired(), Length(max=MAX_REFERRAL_ID)])
+    referral_id = StringField(
+        _l("Referral id on the platform"), validators=[DataRequired(), Length(max=MAX_REFERRAL_ID)]
+    )
     referred_on = DateField(_l("Date referred"), validators=[DataRequired()])
+
+
+class ReplyForm(FlaskForm):
+    """A message to the person, sent by SMS or WhatsApp."""
+
+    body = TextAreaField(
+        _l("Reply to the person"),
+        validators=[DataRequired(), Length(max=1600)],
+        description=_l("Sent by SMS (or WhatsApp if they wrote that way). Write in their language; plain words."),
+    )

@@ -57,6 +57,26 @@ EVENT_LABELS = {
     "assignment": _l("Assignment"),
     "referral": _l("Referral"),
 }
+DELIVERY_LABELS = {
+    "pending": _l("Waiting to be sent"),
+    "retrying": _l("Sending again soon"),
+    "accepted": _l("Accepted"),
+    "scheduled": _l("Scheduled"),
+    "queued": _l("Queued"),
+    "sending": _l("Sending"),
+    "sent": _l("Sent"),
+    "delivered": _l("Delivered"),
+    "read": _l("Read"),
+    "undelivered": _l("Not delivered"),
+    "failed": _l("Failed"),
+    "not_sent": _l("Not sent"),
+    "canceled": _l("Cancelled"),
+}
+REPLY_REFUSALS = {
+    "no_phone": _l("The person left no phone number, so there is no one to reply to."),
+    "no_consent": _l("The person did not agree to be contacted."),
+    "opted_out": _l("The person asked for no more messages (STOP)."),
+}
 ROLE_LABELS = {
     "officer": _l("MEC officer"),
     "supervisor": _l("Supervisor"),

@@ -202,7 +202,7 @@ def page(query: Select[tuple[Case]], sort: str, after: str | None) -> tuple[list
             stamp, ident = cursor
             query = query.where(or_(key > stamp, and_(key == stamp, Case.id > ident)))
         query = query.order_by(key.asc(), Case.id.asc())
-    rows = list(db.session.scalars(query.limit(PAGE_SIZE + 1)))
+    rows = cast(list[Case], list(db.session.scalars(query.limit(PAGE_SIZE + 1))))
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return rows, encode_cursor(rows[-1], sort) if more and rows else None

@@ -33,6 +33,7 @@ from cfm.console.forms import (
     NoteForm,
     PasswordChangeForm,
     ReferralForm,
+    ReplyForm,
     StatusForm,
     TotpForm,
 )
@@ -42,7 +43,7 @@ from cfm.extensions import login as login_manager
 from cfm.models import Case, User
 from cfm.models.case import PRIORITIES, QUEUE_GENERAL, STATUSES
 from cfm.models.types import utcnow
-from cfm.services import auth, triage
+from cfm.services import auth, outbound, triage
 from cfm.services.access import can_see_restricted, get_visible_case
 from channels.base import CHANNELS
 from classifier.categories import GENERAL_CATEGORIES, RESTRICTED_CATEGORIES
@@ -84,8 +85,12 @@ def _configure(state: Any) -> None:
     """Cookie and sign-in settings the console needs (cfm/__init__.py only registers the blueprint)."""
     app: Flask = state.app
     app.config.setdefault("CONSOLE_IDLE_MINUTES", 30)
-    # Secure cookies everywhere but in tests; browsers treat http://127.0.0.1 and localhost as secure for this.
-    app.config.setdefault("SESSION_COOKIE_SECURE", not app.config.get("TESTING"))
+    # Secure cookies everywhere but in tests (browsers accept them from http://localhost and 127.0.0.1 too);
+    # CONSOLE_COOKIE_SECURE=false is the escape hatch for a plain-HTTP test host.
+    secure = app.config.get("CONSOLE_COOKIE_SECURE")
+    if isinstance(secure, str):
+        secure = secure.strip().lower() in ("1", "true", "yes", "on")
+    app.config["SESSION_COOKIE_SECURE"] = (not app.config.get("TESTING")) if secure is None else bool(secure)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     login_manager.login_view = "console.login"
@@ -153,7 +158,9 @@ def _too_many(error: HTTPException) -> ResponseReturnValue:
 @bp.errorhandler(404)
 def _not_found(error: HTTPException) -> ResponseReturnValue:
     """The console's own 404 (the same for a missing case and one the user may not see)."""
-    return render_template("console/error.html", code=404, message=_("There is nothing here, or you cannot open it.")), 404
+    return render_template(
+        "console/error.html", code=404, message=_("There is nothing here, or you cannot open it.")
+    ), 404
 
 
 @bp.context_processor
@@ -240,7 +247,9 @@ def second_factor() -> ResponseReturnValue:
         if auth.verify_totp(user.totp_secret, form.code.data or ""):
             return _sign_in(user, second_factor=True, next_url=session.get("next"))
         auth.second_factor_failed(user)
-        return render_template("console/totp.html", form=form, error=_("That code is not right. Try the newest one.")), 401
+        return render_template(
+            "console/totp.html", form=form, error=_("That code is not right. Try the newest one.")
+        ), 401
     return render_template("console/totp.html", form=form, error=None)
 
 
@@ -267,7 +276,9 @@ def enrol() -> ResponseReturnValue:
     uri = auth.provisioning_uri(user, secret)
     grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
     status = 401 if error else 200
-    return render_template("console/enrol.html", form=form, error=error, qr=auth.qr_svg(uri), secret=grouped, uri=uri), status
+    return render_template(
+        "console/enrol.html", form=form, error=error, qr=auth.qr_svg(uri), secret=grouped, uri=uri
+    ), status
 
 
 @bp.route("/logout", methods=["POST"])
@@ -362,6 +373,7 @@ def case_view(reference: str) -> ResponseReturnValue:
     )
     forms = _action_forms(case, user)
     overdue = bool(case.due_at and case.due_at < utcnow() and case.status != "closed")
+    refusal = outbound.refusal_reason(case)
     return render_template(
         "console/case.html",
         case=case,
@@ -375,6 +387,7 @@ def case_view(reference: str) -> ResponseReturnValue:
         can_refer=not case.queue == QUEUE_GENERAL and can_see_restricted(user),
         can_leave_restricted=can_see_restricted(user),
         restricted_categories=RESTRICTED_CATEGORIES,
+        reply_refusal=labels.label(labels.REPLY_REFUSALS, refusal[0]) if refusal else None,
     )
 
 
@@ -406,6 +419,7 @@ def _action_forms(case: Case, user: User) -> dict[str, Any]:
         "category": category,
         "note": NoteForm(prefix="note"),
         "referral": referral,
+        "reply": ReplyForm(prefix="reply"),
     }
 
 
@@ -514,3 +528,22 @@ def refer(reference: str) -> ResponseReturnValue:
         lambda: triage.refer(case, form.referral_id.data or "", referred_on, actor=user),
         _("Referral recorded."),
     )
+
+
+@bp.route("/cases/<reference>/reply", methods=["POST"])
+def reply(reference: str) -> ResponseReturnValue:
+    """Queue a reply to the person (cfm.services.outbound sends it; never without consent or after STOP)."""
+    user, case = _user(), _visible_or_404(reference)
+    form = ReplyForm(prefix="reply")
+    if not form.validate():
+        flash(_("Write the reply first (at most 1,600 characters)."), "error")
+        return _back(case)
+    try:
+        outbound.queue_reply(case, form.body.data or "", user)
+    except outbound.OutboundRefused as exc:
+        flash(
+            labels.label(labels.REPLY_REFUSALS, exc.code) if exc.code in labels.REPLY_REFUSALS else exc.message, "error"
+        )
+    else:
+        flash(_("Reply queued; its delivery status shows in the thread."), "ok")
+    return _back(case)

@@ -81,6 +81,7 @@ def apply_prediction(
         category=category,
         model_restricted=restricted,
         safety_net_category=safety,
+        reporter_flagged=case.category_hint == routing.SERIOUS_HINT,
     )
     case.category = category
     case.predicted_category = category
@@ -89,7 +90,11 @@ def apply_prediction(
     case.model_version = model_version
     case.top_terms = top_terms
     case.safety_net_category = safety
-    case.restricted_reasons = sorted(set(reasons) | ({"safety_net"} if safety else set()))
+    case.restricted_reasons = sorted(
+        set(reasons)
+        | ({"safety_net"} if safety else set())
+        | ({"reporter_flagged"} if case.category_hint == routing.SERIOUS_HINT else set())
+    )
     case.queue = decision.queue
     case.priority = decision.priority
     case.due_at = decision.due_at

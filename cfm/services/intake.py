@@ -111,6 +111,7 @@ def _store(request: IntakeRequest, programme: Programme) -> Case:
     received_at = request.received_at or utcnow()
     language = request.language_hint or _language(request.text)
     hit = scan(request.text)
+    flagged = request.category_hint == routing.SERIOUS_HINT
     reporter = _reporter(request, language)
     for attempt in range(_REFERENCE_ATTEMPTS):
         case = Case(
@@ -121,10 +122,10 @@ def _store(request: IntakeRequest, programme: Programme) -> Case:
             received_at=received_at,
             language=language,
             category_hint=request.category_hint,
-            queue=QUEUE_RESTRICTED if hit else QUEUE_PENDING,
+            queue=QUEUE_RESTRICTED if hit or flagged else QUEUE_PENDING,
             priority="urgent" if hit and hit.category in routing.URGENT_CATEGORIES else "high" if hit else "normal",
             safety_net_category=hit.category if hit else None,
-            restricted_reasons=["safety_net"] if hit else None,
+            restricted_reasons=(["safety_net"] if hit else []) + (["reporter_flagged"] if flagged else []) or None,
             due_at=routing.due_at(programme, received_at, restricted=True),
             extra=request.extra or None,
         )

@@ -234,6 +234,8 @@ def _send(case: Case, message: Message, phone: str) -> str:
     """One call to Twilio's Messages API with the programme's credentials (or the configured ones)."""
     config = current_app.config
     programme = case.programme
+    account_sid: str | None
+    auth_token: str | None
     if programme.twilio_account_sid and programme.twilio_auth_token:
         account_sid, auth_token = programme.twilio_account_sid, programme.twilio_auth_token
     else:

@@ -12,6 +12,8 @@ from cfm.models.case import QUEUE_GENERAL, QUEUE_RESTRICTED
 from classifier.categories import is_restricted
 
 URGENT_CATEGORIES = ("sexual_exploitation_abuse", "safety_protection")
+# The web form's "something serious" choice: the person's own word sends the case to the protected team.
+SERIOUS_HINT = "serious"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,10 +41,12 @@ def route(
     category: str | None,
     model_restricted: bool | None,
     safety_net_category: str | None,
+    reporter_flagged: bool = False,
 ) -> Route:
-    """Restricted when the model or the safety net says so, or when there is no prediction (fail closed)."""
+    """Restricted when the model, the safety net or the person says so, or without a prediction (fail closed)."""
     restricted = (
-        category is None
+        reporter_flagged
+        or category is None
         or model_restricted is None
         or bool(model_restricted)
         or is_restricted(category)

@@ -123,8 +123,17 @@ def assign(case: Case, assignee: User | None, *, actor: User, reason: str | None
     if assignee is not None and assignee.id not in {u.id for u in assignable_users(case)}:
         raise TriageError(_("This person cannot work on this case."))
     case.assignee = assignee
-    event = _event(case, actor, "assignment", current.email if current else None, assignee.email if assignee else None, reason)
-    _audit("case.assign", case, actor, event, to=assignee.id if assignee else None, previous=current.id if current else None)
+    event = _event(
+        case, actor, "assignment", current.email if current else None, assignee.email if assignee else None, reason
+    )
+    _audit(
+        "case.assign",
+        case,
+        actor,
+        event,
+        to=assignee.id if assignee else None,
+        previous=current.id if current else None,
+    )
     db.session.commit()
     return event
 
@@ -301,12 +310,16 @@ def notes(case: Case) -> list[CaseNote]:
 
 def referrals(case: Case) -> list[Referral]:
     """The case's referrals, newest first."""
-    query = select(Referral).where(Referral.case_id == case.id).order_by(Referral.referred_on.desc(), Referral.id.desc())
+    query = (
+        select(Referral).where(Referral.case_id == case.id).order_by(Referral.referred_on.desc(), Referral.id.desc())
+    )
     return list(db.session.scalars(query))
 
 
 def record_view(case: Case, actor: User) -> None:
     """Every view of a restricted (or still unclassified) case is audited (issue 6, "Security proofs")."""
     if case.is_restricted:
-        audit.record("case.view", actor=actor, object_type="case", object_ref=case.reference, details={"queue": case.queue})
+        audit.record(
+            "case.view", actor=actor, object_type="case", object_ref=case.reference, details={"queue": case.queue}
+        )
         db.session.commit()

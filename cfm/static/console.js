@@ -57,6 +57,6 @@
       if (tab) { tab.click(); event.preventDefault(); }
       return;
     }
-    if (["/", "u", "a", "s", "c", "n"].indexOf(key) >= 0 && focusShortcut(key)) { event.preventDefault(); }
+    if (["/", "u", "a", "s", "c", "n", "r"].indexOf(key) >= 0 && focusShortcut(key)) { event.preventDefault(); }
   });
 })();

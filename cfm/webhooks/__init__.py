@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from sqlalchemy import select
@@ -37,7 +38,7 @@ def signed_url() -> str:
     return str(base).rstrip("/") + request.path + (f"?{query}" if query else "")
 
 
-def external_url(endpoint: str, **values: str) -> str:
+def external_url(endpoint: str, **values: Any) -> str:
     """An absolute URL for TwiML (action, callbacks), on PUBLIC_BASE_URL when it is set."""
     base = current_app.config.get("PUBLIC_BASE_URL")
     if not base:
@@ -68,6 +69,8 @@ def verified(find_programme: ProgrammeFinder) -> tuple[Mapping[str, str], Progra
         db.session.rollback()
         log.error("webhook %s: database unavailable", request.path)
         abort(503)
+    token: str | None
+    account_sid: str | None
     if programme is not None and programme.twilio_auth_token:
         token, account_sid = programme.twilio_auth_token, programme.twilio_account_sid
     else:

@@ -91,7 +91,11 @@ def status_reply(keyword: Keyword, programme: Programme | None) -> str:
                 "We could not find the reference %(reference)s. Please check the code and try again.",
                 reference=keyword.reference,
             )
-        return gettext("Your case %(reference)s: %(stage)s", reference=found.reference, stage=str(STAGES[found.stage]))
+        return gettext(
+            "Your case %(reference)s: %(stage)s",
+            reference=found.reference,
+            stage=str(STAGES.get(found.stage, STAGES["in_progress"])),
+        )
 
 
 def _status_programme(form: Mapping[str, str]) -> Programme | None:

@@ -87,8 +87,14 @@ def _text_language(language: str) -> str:
 def voice_incoming() -> ResponseReturnValue:
     """An incoming call: the language menu (one language: straight to the prompt)."""
     _form, programme = verified(_call_programme)
-    languages = menu_languages(programme)
     response = VoiceResponse()
+    if programme is None:
+        # A number of our Twilio account that no programme owns: say so rather than record what nobody will read.
+        log.warning("voice: call to a number no programme owns")
+        _say(response, "Sorry, this number is not in service. Goodbye.", "en")
+        response.hangup()
+        return twiml(str(response))
+    languages = menu_languages(programme)
     if len(languages) == 1:
         response.redirect(external_url("webhooks.voice_language", lang=languages[0]), method="POST")
         return twiml(str(response))

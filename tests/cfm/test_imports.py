@@ -77,7 +77,7 @@ def test_a_dry_run_reports_what_would_be_created_and_stores_nothing(programme: A
 
 
 def test_an_import_is_audited_with_its_counts_but_not_its_content(programme: Any) -> None:
-    import_transcripts(CSV.encode(), filename="/tmp/uploads/calls.csv")
+    import_transcripts(CSV.encode(), filename="uploads/2024/calls.csv")
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "transcripts.import")).one()
     assert event.details is not None
     assert event.details["file"] == "calls.csv" and event.details["created"] == 3
@@ -115,11 +115,11 @@ def test_a_bad_file_is_refused_whole_and_nothing_is_stored(programme: Any, data:
 def test_the_programme_option_applies_to_rows_that_name_none(programme: Any) -> None:
     other = create_programme("greece", "Greece relocation", ["+302100000001"], language="ar")
     data = (
-        "transcript_id,text,programme\n"
-        "P-1,Where do we sleep tonight in the transit centre?,\n"
-        "P-2,Where do we sleep tonight in the hotel?,kenya\n"
-        "P-3,Where do we sleep tonight in the camp?,nowhere\n"
-    ).encode()
+        b"transcript_id,text,programme\n"
+        b"P-1,Where do we sleep tonight in the transit centre?,\n"
+        b"P-2,Where do we sleep tonight in the hotel?,kenya\n"
+        b"P-3,Where do we sleep tonight in the camp?,nowhere\n"
+    )
     report = import_transcripts(data, filename="calls.csv", programme="greece")
     assert outcomes(report) == [(2, "created"), (3, "created"), (4, "rejected")]
     assert report.rows[2].code == "unknown_programme"

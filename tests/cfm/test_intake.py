@@ -185,3 +185,10 @@ def test_two_identical_submissions_at_once_make_exactly_one_case(app: Flask, pro
     assert len(results) == 6 and len(set(results)) == 1
     assert counts()["case"] == 1
     assert db.session.scalars(select(Message.provider_id)).all() == ["SM-RACE"]
+
+
+def test_the_person_choosing_something_serious_sends_the_case_to_the_restricted_queue(programme: Any) -> None:
+    case = send("I need to talk to someone privately about the escort", category_hint="serious").case
+    assert case.queue == "restricted"
+    assert "reporter_flagged" in (case.restricted_reasons or [])
+    assert case.text_plain is None

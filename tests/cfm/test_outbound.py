@@ -131,9 +131,7 @@ def test_a_reply_goes_from_the_number_the_person_wrote_to(http: CapturingHttpCli
 
 
 @pytest.mark.parametrize("reason", ["opted_out", "opted_out_elsewhere", "no_consent", "no_phone", "anonymous"])
-def test_no_reply_is_sent_to_a_person_who_opted_out_or_gave_no_consent(
-    http: CapturingHttpClient, reason: str
-) -> None:
+def test_no_reply_is_sent_to_a_person_who_opted_out_or_gave_no_consent(http: CapturingHttpClient, reason: str) -> None:
     if reason == "anonymous":
         case = submit(IntakeRequest(channel="web", text=QUESTION)).case
     elif reason == "no_phone":

@@ -301,22 +301,23 @@ GENERAL: dict[str, list[str]] = {
     ],
 }
 
-# Per-language floors on the corpus, measured on classifier/data/corpus/*.jsonl and set a little below
-# the measured figures (see the report in the issue). The lexicon is tuned on the general lines; the
-# classifier, not the lexicon, carries most restricted recall.
+# Per-language floors on the corpus: measured on classifier/data/corpus/*.jsonl (8,184 lines) and set
+# about 0.05 below the measured recall. The patterns were generalised from these restricted lines, so
+# the figures are optimistic: on lines added after a language was tuned (en-b, fr-b) recall was 0.71
+# and 0.62. The lexicon is a net under the classifier, which carries most restricted recall.
 RECALL_FLOORS: dict[str, float] = {
-    "en": 0.75,
-    "fr": 0.75,
-    "es": 0.55,
-    "ar": 0.6,
-    "fa": 0.5,
-    "ps": 0.45,
+    "en": 0.78,
+    "fr": 0.82,
+    "es": 0.7,
+    "ar": 0.72,
+    "fa": 0.63,
+    "ps": 0.55,
     "uk": 0.55,
     "ru": 0.6,
-    "so": 0.38,
-    "sw": 0.38,
-    "am": 0.35,
-    "ti": 0.28,
+    "so": 0.65,
+    "sw": 0.57,
+    "am": 0.6,
+    "ti": 0.5,
 }
 MAX_FALSE_FLAGS_OVERALL = 0.02
 MAX_FALSE_FLAGS_PER_LANGUAGE = 0.05

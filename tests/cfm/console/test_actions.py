@@ -10,15 +10,20 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from cfm.extensions import db
-from cfm.models import Message
+from cfm.models import Message, Reporter
 from cfm.services import triage
 from cfm.services.audit import verify_chain
 from tests.cfm.console.conftest import GENERAL_TEXT, RESTRICTED_TEXT, World, audit_events, sign_in
 
+RAW_TEXT = {
+    "case": text('SELECT text_plain, text_sealed FROM "case" WHERE id = :id'),
+    "message": text("SELECT text_plain, text_sealed FROM message WHERE id = :id"),
+}
+
 
 def raw_text(table: str, ident: int) -> tuple[str | None, str | None]:
     """The stored (text_plain, text_sealed) of a case or message row, as the database holds them."""
-    row = db.session.execute(text(f'SELECT text_plain, text_sealed FROM "{table}" WHERE id = :id'), {"id": ident}).one()
+    row = db.session.execute(RAW_TEXT[table], {"id": ident}).one()  # plain SQL: no Sealed type decrypting it
     return row[0], row[1]
 
 
@@ -97,8 +102,13 @@ def test_status_moves_through_the_workflow_and_closing_needs_the_loop(client: Fl
     client.post(url, data={"status-status": "closed", "status-closure_method": "sms_reply"})
     case = world.case("kenya_general")
     assert case.status == "closed" and case.closure_method == "sms_reply" and case.closed_at is not None
-    details = [e.details for e in audit_events("case.status", ref)]
-    assert details[-1] == {"from": "action_taken", "to": "closed", "closure_method": "sms_reply", "event": details[-1]["event"]}  # type: ignore[index]
+    details = [e.details or {} for e in audit_events("case.status", ref)]
+    assert details[-1] == {
+        "from": "action_taken",
+        "to": "closed",
+        "closure_method": "sms_reply",
+        "event": details[-1]["event"],
+    }
     client.post(url, data={"status-status": "under_review", "status-reason": "the person wrote again"})
     case = world.case("kenya_general")
     assert case.status == "under_review" and case.closed_at is None and case.closure_method is None
@@ -121,7 +131,9 @@ def test_officer_corrects_the_category_within_the_general_queue(client: FlaskCli
     ref = before.reference
     client.post(f"/console/cases/{ref}/category", data={"category-category": "suggestion"})
     assert world.case("kenya_general").category_source == "model"  # no reason, no change
-    client.post(f"/console/cases/{ref}/category", data={"category-category": "suggestion", "category-reason": "an idea"})
+    client.post(
+        f"/console/cases/{ref}/category", data={"category-category": "suggestion", "category-reason": "an idea"}
+    )
     case = world.case("kenya_general")
     assert (case.category, case.category_source, case.predicted_category, case.queue) == (
         "suggestion",
@@ -146,7 +158,12 @@ def test_officer_moves_a_case_into_restricted_and_it_is_sealed(client: FlaskClie
     assert response.status_code == 302 and response.headers["Location"] == "/console/queue/general"
     assert b"is now in the restricted queue" in flashes(client, "/console/queue/general")
     moved = world.case("kenya_general")
-    assert (moved.queue, moved.category, moved.priority, moved.assignee_id) == ("restricted", "fraud_corruption", "high", None)
+    assert (moved.queue, moved.category, moved.priority, moved.assignee_id) == (
+        "restricted",
+        "fraud_corruption",
+        "high",
+        None,
+    )
     assert "officer" in (moved.restricted_reasons or [])
     plain, sealed = raw_text("case", moved.id)
     assert plain is None and sealed and GENERAL_TEXT not in sealed
@@ -170,7 +187,9 @@ def test_only_a_focal_point_moves_a_case_out_of_restricted(client: FlaskClient, 
     ref = restricted.reference
     page = client.get(f"/console/cases/{ref}").data
     assert b'value="information_request"' in page  # a focal point is offered general categories
-    client.post(f"/console/cases/{ref}/category", data={"category-category": "other", "category-reason": "a test message"})
+    client.post(
+        f"/console/cases/{ref}/category", data={"category-category": "other", "category-reason": "a test message"}
+    )
     case = world.case("kenya_restricted")
     assert (case.queue, case.category, case.category_source, case.priority) == ("general", "other", "officer", "normal")
     plain, sealed = raw_text("case", case.id)
@@ -214,7 +233,9 @@ def test_focal_point_records_a_referral(client: FlaskClient, world: World) -> No
     ref = world.cases["kenya_restricted"]
     assert b"Record referral" in client.get(f"/console/cases/{ref}").data
     today = date.today().isoformat()
-    client.post(f"/console/cases/{ref}/referral", data={"referral-referral_id": "MRP-2024-0113", "referral-referred_on": today})
+    client.post(
+        f"/console/cases/{ref}/referral", data={"referral-referral_id": "MRP-2024-0113", "referral-referred_on": today}
+    )
     case = world.case("kenya_restricted")
     assert case.status == "referred_internally"
     [referral] = triage.referrals(case)
@@ -236,7 +257,9 @@ def test_general_cases_are_not_referred_to_the_misconduct_platform(client: Flask
     sign_in(client, world.users["officer"])
     ref = world.cases["kenya_general"]
     assert b"Record referral" not in client.get(f"/console/cases/{ref}").data
-    client.post(f"/console/cases/{ref}/referral", data={"referral-referral_id": "X-1", "referral-referred_on": "2024-01-01"})
+    client.post(
+        f"/console/cases/{ref}/referral", data={"referral-referral_id": "X-1", "referral-referred_on": "2024-01-01"}
+    )
     assert triage.referrals(world.case("kenya_general")) == []
 
 
@@ -253,7 +276,9 @@ def test_general_cases_are_not_referred_to_the_misconduct_platform(client: Flask
         ("referral", {"referral-referral_id": "X", "referral-referred_on": "2024-01-01"}),
     ],
 )
-def test_officer_cannot_act_on_restricted_case(client: FlaskClient, world: World, action: str, data: dict[str, str]) -> None:
+def test_officer_cannot_act_on_restricted_case(
+    client: FlaskClient, world: World, action: str, data: dict[str, str]
+) -> None:
     sign_in(client, world.users["supervisor"])
     for name in ("kenya_restricted", "kenya_pending"):
         assert client.post(f"/console/cases/{world.cases[name]}/{action}", data=data).status_code == 404
@@ -290,13 +315,45 @@ def test_actions_need_the_csrf_token(client: FlaskClient, world: World) -> None:
     assert client.post("/console/login", data={"email": world.users["officer"], "password": "x"}).status_code == 400
     from tests.cfm.helpers import PASSWORD
 
-    ok = client.post("/console/login", data={"email": world.users["officer"], "password": PASSWORD, "csrf_token": token})
+    ok = client.post(
+        "/console/login", data={"email": world.users["officer"], "password": PASSWORD, "csrf_token": token}
+    )
     assert ok.status_code == 302
     ref = world.cases["kenya_general"]
     assert client.post(f"/console/cases/{ref}/notes", data={"note-body": "no token"}).status_code == 400
     page = client.get(f"/console/cases/{ref}").data.decode()
     note_token = page.split('name="note-csrf_token" type="hidden" value="')[1].split('"')[0]
-    assert client.post(f"/console/cases/{ref}/notes", data={"note-body": "ok", "note-csrf_token": note_token}).status_code == 302
+    assert (
+        client.post(f"/console/cases/{ref}/notes", data={"note-body": "ok", "note-csrf_token": note_token}).status_code
+        == 302
+    )
     assign_token = page.split('name="assign-csrf_token" value="')[1].split('"')[0]
     client.post(f"/console/cases/{ref}/assign", data={"assign-assignee": "me", "assign-csrf_token": assign_token})
     assert world.case("kenya_general").assignee_id == world.user("officer").id
+
+
+# --- replies (cfm.services.outbound sends them) ------------------------------------------------------------------
+
+
+def test_reply_is_queued_only_with_consent(client: FlaskClient, world: World) -> None:
+    case = world.case("kenya_general")
+    case.reporter = Reporter(phone="+254711222333", consent_to_contact=False, preferred_language="sw")
+    db.session.commit()
+    sign_in(client, world.users["officer"])
+    ref = case.reference
+    page = client.get(f"/console/cases/{ref}").data
+    assert b'name="reply-body"' not in page and b"did not agree to be contacted" in page
+    client.post(f"/console/cases/{ref}/reply", data={"reply-body": "Habari"})
+    assert [m for m in world.case("kenya_general").messages if m.direction == "outbound"] == []
+    reporter = world.case("kenya_general").reporter
+    assert reporter is not None
+    reporter.consent_to_contact = True
+    db.session.commit()
+    page = client.get(f"/console/cases/{ref}").data
+    assert b'name="reply-body"' in page and b'lang="sw"' in page
+    client.post(f"/console/cases/{ref}/reply", data={"reply-body": "Habari, the briefing is on Monday."})
+    [reply] = [m for m in world.case("kenya_general").messages if m.direction == "outbound"]
+    assert reply.text == "Habari, the briefing is on Monday." and reply.author_id == world.user("officer").id
+    assert audit_events("case.reply", ref)
+    page = client.get(f"/console/cases/{ref}").data
+    assert b"the briefing is on Monday" in page and b"From staff" in page

@@ -55,6 +55,7 @@ def test_hidden_case_answers_exactly_like_a_missing_one(client: FlaskClient, wor
     missing = client.get("/console/cases/ZZZZ-ZZZZ")
     garbage = client.get("/console/cases/not-a-code")
     assert hidden.status_code == missing.status_code == garbage.status_code == 404
+
     def scrub(body: bytes) -> bytes:
         return re.sub(rb'name="csrf_token" value="[^"]*"', b"", body)
 

@@ -87,7 +87,9 @@ def test_login_is_throttled_per_account(client: FlaskClient, world: World) -> No
     assert throttled.status_code == 429
     assert b"Too many sign-in attempts" in throttled.data
     # Another account from the same address is not locked out by someone guessing this one.
-    assert client.post("/console/login", data={"email": world.users["officer2"], "password": PASSWORD}).status_code == 302
+    assert (
+        client.post("/console/login", data={"email": world.users["officer2"], "password": PASSWORD}).status_code == 302
+    )
 
 
 def test_successful_sign_ins_do_not_count_against_the_account(client: FlaskClient, world: World) -> None:
@@ -100,7 +102,9 @@ def test_successful_sign_ins_do_not_count_against_the_account(client: FlaskClien
 def test_login_is_throttled_per_address(client: FlaskClient, world: World) -> None:
     for email in ("a@example.org", "b@example.org", "c@example.org"):
         client.post("/console/login", data={"email": email, "password": "guess"})
-    assert client.post("/console/login", data={"email": world.users["officer"], "password": PASSWORD}).status_code == 429
+    assert (
+        client.post("/console/login", data={"email": world.users["officer"], "password": PASSWORD}).status_code == 429
+    )
 
 
 def test_focal_point_needs_the_second_factor(client: FlaskClient, world: World) -> None:
@@ -140,7 +144,9 @@ def test_admin_without_a_second_factor_must_enrol_with_a_qr_code(client: FlaskCl
 
 
 @pytest.mark.parametrize("app", [{"REQUIRE_2FA": False}], indirect=True)
-def test_without_require_2fa_a_focal_point_without_totp_signs_in_with_password(client: FlaskClient, world: World) -> None:
+def test_without_require_2fa_a_focal_point_without_totp_signs_in_with_password(
+    client: FlaskClient, world: World
+) -> None:
     focal = world.user("focal")
     focal.totp_secret = None
     db.session.commit()
@@ -168,10 +174,15 @@ def test_logout_ends_the_session_and_is_audited(client: FlaskClient, world: Worl
 
 
 def test_next_is_followed_only_within_the_console(client: FlaskClient, world: World) -> None:
-    for target, expected in (("/console/account", "/console/account"), ("https://evil.example/", "/console/"),
-                             ("//evil.example/console", "/console/")):
+    for target, expected in (
+        ("/console/account", "/console/account"),
+        ("https://evil.example/", "/console/"),
+        ("//evil.example/console", "/console/"),
+    ):
         response = client.post(
-            "/console/login", query_string={"next": target}, data={"email": world.users["officer"], "password": PASSWORD}
+            "/console/login",
+            query_string={"next": target},
+            data={"email": world.users["officer"], "password": PASSWORD},
         )
         assert response.headers["Location"] == expected
         client.post("/console/logout")
@@ -194,7 +205,10 @@ def test_session_cookie_flags_on_sign_in(client: FlaskClient, world: World) -> N
 def test_password_change(client: FlaskClient, world: World) -> None:
     sign_in(client, world.users["officer"])
     cases = [
-        ({"current": "wrong password!", "new": "a brand new passphrase", "confirm": "a brand new passphrase"}, b"current password"),
+        (
+            {"current": "wrong password!", "new": "a brand new passphrase", "confirm": "a brand new passphrase"},
+            b"current password",
+        ),
         ({"current": PASSWORD, "new": "a brand new passphrase", "confirm": "another passphrase!!"}, b"not the same"),
         ({"current": PASSWORD, "new": "short", "confirm": "short"}, b"at least 12"),
     ]
@@ -202,7 +216,8 @@ def test_password_change(client: FlaskClient, world: World) -> None:
         response = client.post("/console/account", data=data)
         assert response.status_code == 400 and message in response.data
     ok = client.post(
-        "/console/account", data={"current": PASSWORD, "new": "a brand new passphrase", "confirm": "a brand new passphrase"}
+        "/console/account",
+        data={"current": PASSWORD, "new": "a brand new passphrase", "confirm": "a brand new passphrase"},
     )
     assert ok.status_code == 302
     assert world.user("officer").check_password("a brand new passphrase")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -26,7 +26,9 @@ def listed(client: FlaskClient, path: str, **params: str) -> list[str]:
 
 def tab_count(html: bytes, tab: str) -> int | None:
     """The count shown on a queue tab, or None when the tab is absent."""
-    match = re.search(rb'class="tab tab-' + tab.encode() + rb'[^"]*".*?<span class="count"[^>]*>(\d+)</span>', html, re.S)
+    match = re.search(
+        rb'class="tab tab-' + tab.encode() + rb'[^"]*".*?<span class="count"[^>]*>(\d+)</span>', html, re.S
+    )
     return int(match.group(1)) if match else None
 
 
@@ -148,7 +150,9 @@ def test_search_finds_words_in_text_and_thread_and_references(client: FlaskClien
     sign_in(client, world.users["officer"])
     ref = world.cases["kenya_general"]
     case = world.case("kenya_general")
-    case.messages.append(Message(direction="inbound", channel="web", text_plain="Also my grandmother needs a wheelchair"))
+    case.messages.append(
+        Message(direction="inbound", channel="web", text_plain="Also my grandmother needs a wheelchair")
+    )
     db.session.commit()
     general = "/console/queue/general"
     assert listed(client, general, q="PRE-DEPARTURE briefing") == [ref]
@@ -168,7 +172,9 @@ def test_restricted_search_covers_references_only_and_says_so(client: FlaskClien
     assert b"finds reference codes only" in client.get(restricted).data
 
 
-def test_keyset_pagination_walks_every_case_once(client: FlaskClient, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyset_pagination_walks_every_case_once(
+    client: FlaskClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(queues, "PAGE_SIZE", 2)
     for n in range(4):
         make_case(f"{GENERAL_TEXT} ({n})")
@@ -190,7 +196,7 @@ def test_keyset_pagination_walks_every_case_once(client: FlaskClient, world: Wor
     assert len(listed(client, "/console/queue/general", after="garbage~x")) == 2
 
 
-def world_case_received(reference: str) -> object:
+def world_case_received(reference: str) -> datetime:
     """The received time of a case."""
     from sqlalchemy import select
 

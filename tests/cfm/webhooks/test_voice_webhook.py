@@ -216,3 +216,20 @@ def test_a_withheld_caller_id_is_not_stored_as_a_phone(twilio: Flask, client: Fl
     case = only_case()
     assert case.reporter is None
     assert (case.extra or {})["caller_id"] == "withheld"
+
+
+def test_a_call_to_a_number_no_programme_owns_is_ended_politely(twilio: Flask, client: FlaskClient) -> None:
+    root = twiml(post(client, "/voice/twilio", call(To="+15550001111")))
+    assert root.find("Gather") is None and root.find("Record") is None
+    assert root.find("Hangup") is not None
+    response = post(client, "/voice/twilio/recording", {**recording(), "To": "+15550001111"})
+    assert response.status_code == 400 and response.get_json()["error"] == "unknown_programme"
+    assert counts()["case"] == 0
+
+
+def test_with_one_language_the_call_goes_straight_to_the_prompt(twilio: Flask, client: FlaskClient) -> None:
+    twilio.config["IVR_LANGUAGES"] = []
+    root = twiml(post(client, "/voice/twilio", call()))
+    assert root.find("Gather") is None
+    redirect = root.find("Redirect")
+    assert redirect is not None and redirect.text == "http://localhost/voice/twilio/language?lang=sw"

@@ -1,0 +1,390 @@
+"""The console in a real browser: headless Chromium (Debian package) on a laptop screen, keyboard first.
+
+An officer signs in, works the general queue from the keyboard (j/k, o, a), changes a status, writes a note,
+replies to the person, searches, and moves a case into the restricted queue; a focal point signs in with a TOTP
+code, opens that case and records its referral. Cookies are Secure (TESTING off) and CSRF is on, as in
+production; no request may leave the site. Screenshots go to test-artifacts/screenshots/console-*.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect, sync_playwright
+from twilio.http import HttpClient
+from twilio.http.response import Response
+from werkzeug.serving import make_server
+
+from cfm import create_app
+from cfm.services.crypto import generate_keys
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+LAPTOP = {"width": 1440, "height": 900}
+PASSWORD = "correct horse battery"
+TOTP_SECRET = pyotp.random_base32()
+OFFICER, FOCAL = "amina.officer@example.org", "joseph.focal@example.org"
+
+# (text, language, channel, category, confidence, top terms, hours since received)
+CASES = [
+    (
+        "When is the pre-departure briefing for our family? We were told last week but nobody called us.",
+        "en",
+        "sms",
+        "information_request",
+        0.91,
+        ["briefing", "pre-departure", "when"],
+        50,
+    ),
+    (
+        "متى موعد رحلتنا إلى كندا؟ لم يخبرنا أحد بالتاريخ.",
+        "ar",
+        "web",
+        "information_request",
+        0.84,
+        ["رحلتنا", "موعد"],
+        30,
+    ),
+    (
+        "My mother needs a wheelchair at the airport, she cannot walk far.",
+        "en",
+        "whatsapp",
+        "assistance_request",
+        0.88,
+        ["wheelchair", "airport"],
+        20,
+    ),
+    (
+        "The bus to the transit centre had no water for six hours and the children were sick.",
+        "en",
+        "web",
+        "service_complaint",
+        0.79,
+        ["bus", "water", "hours"],
+        12,
+    ),
+    (
+        "Thank you to the team at the reception centre, they were very kind to my children.",
+        "en",
+        "sms",
+        "appreciation",
+        0.95,
+        ["thank", "kind"],
+        8,
+    ),
+    (
+        "We were moved to the back of the list after my husband refused to sign the paper the coordinator gave him.",
+        "en",
+        "web",
+        "service_complaint",
+        0.52,
+        ["list", "paper", "sign"],
+        6,
+    ),
+    ("Il faudrait des panneaux en français au centre de transit.", "fr", "web", "suggestion", 0.73, ["panneaux"], 4),
+    ("Mnaweza kutuambia lini safari itaanza?", "sw", "sms", "information_request", 0.81, ["safari", "lini"], 2),
+]
+RESTRICTED = (
+    "The interpreter said he would help my case if I came to his room at night.",
+    "en",
+    "hotline",
+    "sexual_exploitation_abuse",
+    0.93,
+    ["interpreter", "room", "night"],
+    3,
+)
+
+
+class TwilioAccepts(HttpClient):
+    """A twilio HttpClient that accepts every message (201) and never touches the network."""
+
+    def __init__(self) -> None:
+        super().__init__(logger=logging.getLogger("tests.e2e.twilio"), is_async=False)
+        self.sent = 0
+
+    def request(self, method: str, uri: str, *args: Any, **kwargs: Any) -> Response:
+        """Answer like Twilio's Messages API."""
+        self.sent += 1
+        return Response(201, json.dumps({"sid": f"SM{self.sent:032d}", "status": "queued"}))
+
+
+@dataclasses.dataclass
+class Served:
+    """The running app: its address, the app itself, the seeded case references."""
+
+    url: str
+    app: Flask
+    refs: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The app on 127.0.0.1 (SQLite, CSRF on, TESTING off so cookies are Secure) served by werkzeug in a thread."""
+    folder = tmp_path_factory.mktemp("console-e2e")
+    app = create_app(
+        {
+            "SECRET_KEY": "e2e-console-secret-key-not-for-production",
+            "WTF_CSRF_ENABLED": True,
+            "DATABASE_URL": f"sqlite:///{folder / 'cfm.sqlite'}",
+            "REDIS_URL": None,
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": "e2e-token",
+            **generate_keys(),
+        }
+    )
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    app.extensions["twilio_http_client"] = TwilioAccepts()
+    refs = _seed(app)
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield Served(f"http://127.0.0.1:{http.server_port}", app, refs)
+    http.shutdown()
+    thread.join(timeout=10)
+
+
+def _seed(app: Flask) -> dict[str, str]:
+    """Schema, two programmes, an officer and a focal point, a morning's intake routed as the model would."""
+    from cfm.extensions import db
+    from cfm.models import Reporter
+    from cfm.models.types import utcnow
+    from cfm.services.admin import create_programme, create_user
+    from cfm.services.classification import apply_prediction
+    from cfm.services.intake import submit
+    from channels.base import IntakeRequest
+    from classifier.categories import is_restricted
+
+    with app.app_context():
+        db.create_all()  # the console's tables are not in a migration yet (the lead generates it)
+        app.extensions["cfm_model"] = None  # routing below stands in for the model: the run does not hang on it
+        create_programme("kenya", "Kenya resettlement", ["+254700000001"], language="sw", is_default=True)
+        create_user(OFFICER, PASSWORD, ["officer", "supervisor"], ["kenya"])
+        focal = create_user(FOCAL, PASSWORD, ["focal_point"], ["kenya"])
+        focal.totp_secret = TOTP_SECRET
+        create_user("grace.officer@example.org", PASSWORD, ["officer"], ["kenya"])
+        refs: dict[str, str] = {}
+        now = utcnow()
+        for n, (text, lang, channel, category, confidence, terms, hours) in enumerate([*CASES, RESTRICTED]):
+            case = submit(IntakeRequest(channel=channel, text=text, language_hint=lang, programme="kenya")).case
+            apply_prediction(
+                case,
+                category=category,
+                confidence=confidence,
+                restricted=is_restricted(category),
+                reasons=["category"] if is_restricted(category) else [],
+                top_terms=terms,
+                model_version="2025.06-demo",
+                safety_net_category=None,
+            )
+            case.received_at = now - timedelta(hours=hours)
+            case.due_at = case.received_at + timedelta(hours=72 if is_restricted(category) else 30 * 24)
+            if n == 0:
+                case.due_at = now - timedelta(hours=5)  # one overdue case, flagged in red
+                case.reporter = Reporter(phone="+254711222333", consent_to_contact=True, preferred_language="en")
+            refs[f"case{n}"] = case.reference
+        db.session.commit()
+        return refs
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium from the Debian package."""
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _page(browser: Any, base: str, locale: str = "en-GB") -> tuple[Any, Page, list[str]]:
+    """A fresh context on a laptop screen; requests off the site are blocked and recorded, console errors too."""
+    context = browser.new_context(viewport=LAPTOP, locale=locale)
+    problems: list[str] = []
+
+    def guard(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            problems.append(f"external request: {route.request.url}")
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    return context, page, problems
+
+
+def _shot(page: Page, name: str, *, full: bool = True) -> None:
+    """Save a screenshot under test-artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=full)
+
+
+def _sign_in(page: Page, base: str, email: str) -> None:
+    """Fill and send the sign-in form."""
+    page.goto(f"{base}/console/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_officer_and_focal_point_work_the_queues(server: Served, browser: Any) -> None:
+    base = server.url
+    context, page, problems = _page(browser, base)
+
+    # --- the officer ---------------------------------------------------------------------------------------
+    page.goto(f"{base}/console/")
+    expect(page).to_have_url(f"{base}/console/login?next=/console/")
+    page.fill("#email", OFFICER)
+    page.fill("#password", "not my password")
+    _shot(page, "login", full=False)
+    page.click("button[type=submit]")
+    expect(page.locator(".alert-error")).to_contain_text("The email or password is not right.")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{base}/console/queue/general")
+    cookie = next(c for c in context.cookies() if c["name"] == "session")
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    rows = page.locator("table.cases tbody tr")
+    expect(rows).to_have_count(len(CASES))
+    expect(page.locator(".tab-general .count")).to_have_text(str(len(CASES)))
+    expect(page.locator(".tab-restricted")).to_have_count(0)  # an officer never sees the restricted tab
+    expect(rows.first.locator(".due.is-late")).to_be_visible()  # overdue first, in red
+    _shot(page, "queue-general")
+
+    # Keyboard: j selects the first row, o opens it, a assigns it to me.
+    page.keyboard.press("j")
+    expect(rows.first).to_have_class("row prio-row-normal is-selected")
+    page.keyboard.press("o")
+    expect(page).to_have_url(f"{base}/console/cases/{server.refs['case0']}")
+    expect(page.locator(".banner-late")).to_be_visible()
+    page.keyboard.press("a")
+    expect(page.locator(".flash-ok")).to_contain_text(f"Assigned to {OFFICER}.")
+    page.select_option("#status-status", "under_review")
+    page.fill("#status-reason", "Checking the briefing schedule with the movement team")
+    page.click("form[action$='/status'] button")
+    expect(page.locator(".flash-ok")).to_contain_text("Status: Under review.")
+    page.keyboard.press("n")
+    page.keyboard.type("Briefing moved to Thursday 10:00; the family was on the list.")
+    page.click("form[action$='/notes'] button")
+    expect(page.locator(".tl-note").first).to_contain_text("Briefing moved to Thursday")
+    page.keyboard.press("r")
+    page.keyboard.type("Hello, your pre-departure briefing is on Thursday at 10:00 at the transit centre.")
+    page.click("form[action$='/reply'] button")
+    expect(page.locator(".flash-ok")).to_contain_text("Reply queued")
+    expect(page.locator(".message-out")).to_contain_text("Thursday at 10:00")
+    page.select_option("#status-status", "action_taken")
+    page.click("form[action$='/status'] button")
+    _shot(page, "case-general")
+
+    # Search the general queue from the keyboard.
+    page.keyboard.press("u")
+    expect(page).to_have_url(f"{base}/console/queue/general")
+    page.keyboard.press("/")
+    page.keyboard.type("wheelchair")
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("wheelchair")
+    _shot(page, "queue-search", full=False)
+
+    # A coordinator punishing a refusal is misconduct, not a service complaint: the officer moves it on.
+    suspicious = server.refs["case5"]
+    page.goto(f"{base}/console/cases/{suspicious}")
+    page.select_option("#category-category", "staff_misconduct")
+    page.fill("#category-reason", "Abuse of power by the coordinator, not a delay")
+    page.click("form[action$='/category'] button")
+    expect(page).to_have_url(f"{base}/console/queue/general")
+    expect(page.locator(".flash-ok")).to_contain_text("is now in the restricted queue")
+    expect(page.locator(f"text={suspicious}")).to_have_count(0)
+    _shot(page, "queue-after-reclassify", full=False)
+    assert page.goto(f"{base}/console/cases/{suspicious}").status == 404
+    page.goto(f"{base}/console/")
+    page.click("form[action$='/logout'] button")
+    expect(page).to_have_url(f"{base}/console/login")
+
+    # --- the focal point ----------------------------------------------------------------------------------
+    _sign_in(page, base, FOCAL)
+    expect(page).to_have_url(f"{base}/console/login/verify")
+    page.fill("#code", "000000")
+    page.click("button[type=submit]")
+    expect(page.locator(".alert-error")).to_be_visible()
+    page.fill("#code", pyotp.TOTP(TOTP_SECRET).now())
+    _shot(page, "totp", full=False)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{base}/console/queue/restricted")
+    expect(page.locator("table.cases tbody tr")).to_have_count(2)
+    expect(page.locator(".tab-general")).to_have_count(0)
+    _shot(page, "queue-restricted")
+    page.click(f"text={suspicious}")
+    expect(page.locator(".message-text").first).to_contain_text("refused to sign")
+    expect(page.locator(".banner-restricted")).to_contain_text("recorded in the audit log")
+    page.fill("#referral-referral_id", "MRP-2025-0147")
+    page.click("form[action$='/referral'] button")
+    expect(page.locator(".flash-ok")).to_contain_text("Referral recorded.")
+    expect(page.locator(".referral")).to_contain_text("MRP-2025-0147")
+    expect(page.locator(".case-head .status")).to_have_text("Referred internally")
+    _shot(page, "case-restricted")
+    context.close()
+    assert problems == []
+
+
+def test_queue_reads_right_to_left(server: Served, browser: Any) -> None:
+    base = server.url
+    context, page, problems = _page(browser, base, locale="ar")
+    page.set_extra_http_headers({"Accept-Language": "ar"})
+    _sign_in(page, base, OFFICER)
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.locator("table.cases")).to_be_visible()
+    _shot(page, "queue-rtl", full=False)
+    context.close()
+    assert problems == []
+
+
+def test_enrolment_shows_a_scannable_qr_code(server: Served, browser: Any) -> None:
+    from sqlalchemy import select
+
+    from cfm.extensions import db
+    from cfm.models import User
+    from cfm.services.admin import create_user
+
+    base = server.url
+    email = "new.admin@example.org"
+    with server.app.app_context():
+        create_user(email, PASSWORD, ["admin"])
+    context, page, problems = _page(browser, base)
+    _sign_in(page, base, email)
+    expect(page).to_have_url(f"{base}/console/login/enrol")
+    expect(page.locator("figure.qr svg")).to_be_visible()
+    _shot(page, "enrol", full=False)
+    secret = page.locator(".secret-key").inner_text().replace(" ", "")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{base}/console/")
+    expect(page.locator(".flash-ok")).to_contain_text("Two-step sign-in is on")
+    _shot(page, "home-admin", full=False)
+    with server.app.app_context():
+        assert db.session.scalars(select(User.totp_secret).where(User.email == email)).one() == secret
+    context.close()
+    assert problems == []
