@@ -1,21 +1,42 @@
-"""Locales: negotiation, language-to-locale mapping, catalogs compiled at start-up, text direction."""
+"""Locales: negotiation, language-to-locale mapping, catalogs compiled at start-up, text direction, time zone."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 from babel import Locale
+from babel.dates import get_timezone
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, g, has_request_context, request, session
+from markupsafe import Markup
 
 log = logging.getLogger(__name__)
-TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+def _translations_dir() -> Path:
+    """Where the .po catalogs are: cfm/translations in a wheel, the repository's translations/ in a checkout.
+
+    The catalogs live at the repository root (translations/, the layout the project asked for); cfm/translations
+    is a symbolic link to it, which setuptools follows so that a plain `pip install .` ships them (issue 7).
+    """
+    packaged = Path(__file__).resolve().parent / "translations"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "translations"
+
+
+TRANSLATIONS_DIR = _translations_dir()
 RTL_LOCALES = frozenset({"ar", "fa_AF", "ps"})
 # Classifier language codes whose locale has another name (fa covers Dari; the web locale is fa_AF).
 LANGUAGE_TO_LOCALE = {"fa": "fa_AF"}
+# Left-to-right mark: keeps a reference code in reading order inside right-to-left plain text (SMS).
+LRM = "\u200e"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +47,11 @@ class LocaleInfo:
     language_tag: str
     direction: str
     native_name: str
+
+    @property
+    def rtl(self) -> bool:
+        """True for right-to-left scripts."""
+        return self.direction == "rtl"
 
 
 def locale_for_language(language: str | None) -> str | None:
@@ -46,9 +72,9 @@ def locale_for_language(language: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    """URL prefix > choice stored in the session > Accept-Language > default."""
+    """URL prefix > choice stored in the session > the officer's own setting > Accept-Language > programme > en."""
     if not has_request_context():
-        return current_app.config["DEFAULT_LOCALE"]
+        return str(current_app.config["DEFAULT_LOCALE"])
     locales = current_app.config["LOCALES"]
     from_url = (request.view_args or {}).get("lang_code")
     if from_url in locales:
@@ -56,42 +82,145 @@ def select_locale() -> str:
     chosen = session.get("locale")
     if chosen in locales:
         return str(chosen)
+    own = _user_locale()
+    if own is not None:
+        return own
     best = request.accept_languages.best_match([code.replace("_", "-") for code in locales])
     if best:
         return best.replace("-", "_")
     return str(g.get("programme_locale") or current_app.config["DEFAULT_LOCALE"])
 
 
+def _user_locale() -> str | None:
+    """The language a signed-in officer chose for the console (User.locale); never consulted on public pages."""
+    if request.blueprint != "console":
+        return None
+    from flask_login import current_user
+
+    code = getattr(current_user, "locale", None) if current_user.is_authenticated else None
+    return str(code) if code in current_app.config["LOCALES"] else None
+
+
+def select_timezone() -> str | None:
+    """Times are stored in UTC and shown in the programme's time zone: the page's programme, else the default one."""
+    if not has_request_context():
+        return None
+    explicit = g.get("timezone")
+    if explicit:
+        return str(explicit)
+    programme = g.get("programme")
+    if programme is None:
+        from cfm.services.intake import default_programme
+
+        try:
+            programme = default_programme()
+        except Exception:  # formatting a date must never fail the page: fall back to UTC
+            log.warning("time zone: default programme unavailable, showing UTC")
+            return None
+    name = str(programme.timezone) if programme is not None and programme.timezone else None
+    return name if name and _known_timezone(name) else None
+
+
+@functools.cache
+def _known_timezone(name: str) -> bool:
+    """True for an IANA time zone name Babel knows (a typo in a programme must not break every page)."""
+    try:
+        get_timezone(name)
+    except LookupError:
+        log.warning("time zone %r is unknown; showing UTC", name)
+        return False
+    return True
+
+
+@functools.cache
+def native_name(code: str) -> str:
+    """The language's name in itself, from Babel's locale data (fa_AF -> دری, am -> አማርኛ)."""
+    locale = Locale.parse(code)
+    name = locale.languages.get(code) or locale.languages.get(locale.language) or locale.get_display_name() or code
+    return name[:1].upper() + name[1:]
+
+
+@functools.cache
 def locale_info(code: str) -> LocaleInfo:
     """Language tag, direction and native name from Babel's locale data."""
     locale = Locale.parse(code)
     direction = "rtl" if locale.character_order == "right-to-left" else "ltr"
-    return LocaleInfo(code, code.replace("_", "-"), direction, (locale.display_name or code).capitalize())
+    return LocaleInfo(code, code.replace("_", "-"), direction, native_name(code))
+
+
+def isolate(value: str) -> Markup:
+    """A code or phone number kept left-to-right inside text of either direction (HTML)."""
+    return Markup('<bdi dir="ltr">%s</bdi>') % value
+
+
+def isolate_plain(value: str, locale: str) -> str:
+    """The plain-text counterpart for SMS: a left-to-right mark before and after, only in right-to-left locales.
+
+    A code such as 1234-ABCD would otherwise show as ABCD-1234 in an Arabic message; LRM is understood by
+    every phone that shows Arabic script (isolates U+2066..2069 are not, on older handsets).
+    """
+    return f"{LRM}{value}{LRM}" if locale_info(locale).rtl else value
+
+
+def catalog_path(code: str) -> Path:
+    """The .po file of a locale."""
+    return TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.po"
 
 
 def compile_catalogs(app: Flask) -> Path:
-    """Compile translations/*.po into the instance folder (built at start-up, never committed)."""
+    """Compile translations/*/LC_MESSAGES/messages.po into the instance folder (built at start-up, never committed).
+
+    A .mo newer than its .po is kept; each new one is written to a temporary file and renamed, so that several
+    workers starting at once never read a half-written catalog. Fuzzy entries are left out (English shows).
+    """
     target = Path(app.instance_path) / "translations"
     for po_path in sorted(TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po")):
         mo_path = target / po_path.relative_to(TRANSLATIONS_DIR).with_suffix(".mo")
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
         mo_path.parent.mkdir(parents=True, exist_ok=True)
-        with po_path.open("rb") as handle:
-            catalog = read_po(handle, locale=po_path.parent.parent.name)
-        tmp = mo_path.with_suffix(".mo.tmp")
-        with tmp.open("wb") as handle:
-            write_mo(handle, catalog)
-        tmp.replace(mo_path)
-    missing = [code for code in app.config["LOCALES"] if code != "en" and not (target / code).exists()]
-    if missing:
-        log.info("no catalog yet for locales: %s", ", ".join(missing))
+        try:
+            with po_path.open("rb") as handle:
+                catalog = read_po(handle, locale=po_path.parent.parent.name)
+        except Exception as exc:  # one broken catalog must not stop the service: that locale shows English
+            log.error("catalog %s could not be read (%s); it shows English", po_path.parent.parent.name, exc)
+            continue
+        fd, tmp_name = tempfile.mkstemp(dir=mo_path.parent, prefix=".messages.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            write_mo(handle, catalog, use_fuzzy=False)
+        os.replace(tmp_name, mo_path)
+    check_catalogs(app, target)
     return target
 
 
+def check_catalogs(app: Flask, compiled: Path) -> list[str]:
+    """Log the configured locales that have no catalog (they show English); return them."""
+    missing = [
+        code
+        for code in app.config["LOCALES"]
+        if code != "en" and not (compiled / code / "LC_MESSAGES" / "messages.mo").exists()
+    ]
+    if missing:
+        log.warning("no translation catalog for configured locales: %s (English is shown)", ", ".join(missing))
+    else:
+        log.info("translation catalogs present for all %d configured locales", len(app.config["LOCALES"]))
+    return missing
+
+
 def init_app(app: Flask) -> None:
-    """Compile catalogs and expose g.localeinfo to templates."""
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(compile_catalogs(app)))
+    """Compile catalogs, point Flask-Babel at them, select the time zone, expose g.localeinfo to templates."""
+    compiled = str(compile_catalogs(app))
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", compiled)
+    babel_config = app.extensions.get("babel")
+    if babel_config is not None:
+        # Flask-Babel read its directories in babel.init_app(), before the catalogs were compiled.
+        directories = str(app.config["BABEL_TRANSLATION_DIRECTORIES"]).split(";")
+        babel_config.default_directories = directories
+        babel_config.translation_directories = [
+            d if os.path.isabs(d) else os.path.join(app.root_path, d) for d in directories
+        ]
+        babel_config.timezone_selector = babel_config.timezone_selector or select_timezone
+    app.jinja_env.filters.setdefault("isolate", isolate)
 
     @app.before_request
     def _localeinfo() -> None:

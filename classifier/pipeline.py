@@ -114,6 +114,14 @@ def char_ngram_hashes(
     texts: Sequence[str], ngram_range: tuple[int, int], n_features: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(text index, column) of every character n-gram occurrence inside space-padded words."""
+    rows, cols, _ = char_ngram_hashes_with_order(texts, ngram_range, n_features)
+    return rows, cols
+
+
+def char_ngram_hashes_with_order(
+    texts: Sequence[str], ngram_range: tuple[int, int], n_features: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text index, column, n) of every character n-gram occurrence inside space-padded words."""
     padded = [" " + "  ".join(text.split()) + " " for text in texts]
     joined = "\x00".join(padded)
     codes = np.frombuffer(joined.encode("utf-32-le", "replace"), dtype=np.uint32).astype(np.uint64)
@@ -123,6 +131,7 @@ def char_ngram_hashes(
     boundary = codes == 0
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
+    orders: list[np.ndarray] = []
     low, high = ngram_range
     for n in range(low, high + 1):
         size = len(codes) - n + 1
@@ -143,9 +152,11 @@ def char_ngram_hashes(
         keep = ~bad
         rows.append(doc[:size][keep])
         cols.append((h[keep] % np.uint64(n_features)).astype(np.int64))
+        orders.append(np.full(len(rows[-1]), n, dtype=np.int8))
     if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(rows), np.concatenate(cols)
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.int8)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(orders)
 
 
 _INVERSE_PRIME: Final = np.uint64(pow(int(_PRIME), -1, 2**64))
@@ -327,6 +338,32 @@ def build_features() -> FeatureUnion:
     return FeatureUnion(
         [("char", char), ("word", word), ("lexicon", SafetyNetFeatures())], transformer_weights=dict(FEATURE_WEIGHTS)
     )
+
+
+# Unfamiliar text (a language or wording far from the corpus) fails closed: its probabilities are pulled towards
+# uniform by how many of its character 3- and 4-grams training never saw, which raises the restricted mass.
+UNFAMILIAR_MIN_ORDER: Final = 3
+UNFAMILIAR_GAMMA: Final = 0.5
+
+
+def familiarity(
+    normalised: Sequence[str], hasher: CharNgramHasher, seen: np.ndarray, min_order: int = UNFAMILIAR_MIN_ORDER
+) -> np.ndarray:
+    """Per text, the share of its character n-grams (n >= min_order) whose column occurred in training."""
+    rows, cols, orders = char_ngram_hashes_with_order(normalised, tuple(hasher.ngram_range), hasher.n_features)
+    keep = orders >= min_order
+    rows, cols = rows[keep], cols[keep]
+    total = np.bincount(rows, minlength=len(normalised))
+    known = np.bincount(rows, weights=seen[cols].astype(np.float64), minlength=len(normalised))
+    return np.where(total > 0, known / np.maximum(total, 1), 1.0)
+
+
+def shrink_unfamiliar(probabilities: np.ndarray, familiar: np.ndarray, gamma: float) -> np.ndarray:
+    """p' = f^gamma * p + (1 - f^gamma) / n_classes: argmax unchanged, restricted mass pulled towards 0.4."""
+    if gamma <= 0:
+        return probabilities
+    weight = np.clip(familiar, 0.0, 1.0)[:, None] ** gamma
+    return weight * probabilities + (1.0 - weight) / probabilities.shape[1]
 
 
 def calibration_folds(groups: Sequence[str], n_splits: int = 4) -> PredefinedSplit:

@@ -22,10 +22,12 @@ from classifier.pipeline import (
     SafetyNetFeatures,
     TextNormaliser,
     WordNgramHasher,
+    familiarity,
     lexicon_matrix,
     linear_estimator,
     normalise,
     safety_net_scan,
+    shrink_unfamiliar,
 )
 
 log = logging.getLogger(__name__)
@@ -221,6 +223,7 @@ class Model:
                 return None
             estimator = calibrated[0].estimator
             return {
+                "familiar": self._familiar_parts(),
                 "blocks": blocks,
                 "lexicon": lexicon,
                 "intercept": np.asarray(estimator.intercept_, dtype=np.float64),
@@ -230,6 +233,17 @@ class Model:
             }
         except (AttributeError, IndexError, TypeError, ValueError):
             return None
+
+    def _familiar_parts(self) -> tuple[CharNgramHasher, np.ndarray] | None:
+        """The character hasher and the mask of its columns seen in training (for the unfamiliar-text rule)."""
+        union = self.pipeline.steps[0][1]
+        for _, part in getattr(union, "transformer_list", []):
+            steps = [step for _, step in getattr(part, "steps", [])]
+            if len(steps) == 3 and isinstance(steps[1], CharNgramHasher):
+                idf = np.asarray(steps[2].idf_)
+                # Smoothed IDF is largest exactly for columns that no training text contained.
+                return steps[1], idf < idf.max() - 1e-9
+        return None
 
     def _scores(self, normalised: list[str], *, words: bool = False) -> np.ndarray:
         """Character and word n-gram features @ weights, computed like the pipeline without its overhead.
@@ -264,7 +278,7 @@ class Model:
         return scores
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Calibrated probabilities (rows: texts, columns: self.classes), equal to the pipeline's."""
+        """The model's probabilities (rows: texts, columns: self.classes), as Prediction.probabilities gives them."""
         clean = [_as_text(text) for text in texts]
         scan = self._scanner()
         return self._probabilities(
@@ -274,7 +288,19 @@ class Model:
     def _probabilities(
         self, texts: Sequence[str], normalised: list[str], hit_categories: Sequence[str | None]
     ) -> np.ndarray:
-        """predict_proba for texts whose normalised forms and safety-net categories are already known."""
+        """The model's probabilities: the pipeline's, then the unfamiliar-text rule (see MODEL_CARD.md)."""
+        proba = self._calibrated(texts, normalised, hit_categories)
+        gamma = float(self.metadata.get("unfamiliar_gamma", 0.0) or 0.0)
+        parts = self._fast["familiar"] if self._fast is not None else self._familiar_parts()
+        if gamma > 0 and parts is not None:
+            min_order = int(self.metadata.get("unfamiliar_min_order", 3))
+            proba = shrink_unfamiliar(proba, familiarity(normalised, parts[0], parts[1], min_order), gamma)
+        return proba
+
+    def _calibrated(
+        self, texts: Sequence[str], normalised: list[str], hit_categories: Sequence[str | None]
+    ) -> np.ndarray:
+        """The pipeline's calibrated probabilities (computed without sklearn's per-call overhead when possible)."""
         if self._fast is None:
             return np.asarray(self.pipeline.predict_proba(list(texts)))
         decision = self._scores(normalised) + self._fast["intercept"]

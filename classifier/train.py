@@ -21,7 +21,17 @@ from sklearn.model_selection import GroupKFold
 from classifier import data
 from classifier.categories import RESTRICTED_CATEGORIES, is_restricted
 from classifier.data import Example
-from classifier.pipeline import build_features, build_pipeline, calibration_folds
+from classifier.pipeline import (
+    UNFAMILIAR_GAMMA,
+    UNFAMILIAR_MIN_ORDER,
+    CharNgramHasher,
+    build_features,
+    build_pipeline,
+    calibration_folds,
+    familiarity,
+    normalise,
+    shrink_unfamiliar,
+)
 from classifier.predict import DEFAULT_MODEL_PATH, Model, safe_scan, safety_scanner
 
 log = logging.getLogger(__name__)
@@ -127,9 +137,17 @@ def tune_threshold(
 
 
 def out_of_fold_probabilities(
-    texts: Sequence[str], labels: Sequence[str], groups: Sequence[str], folds: int = TUNING_FOLDS
+    texts: Sequence[str],
+    labels: Sequence[str],
+    groups: Sequence[str],
+    folds: int = TUNING_FOLDS,
+    gamma: float = UNFAMILIAR_GAMMA,
 ) -> tuple[np.ndarray, list[str]]:
-    """Group k-fold probabilities for every training text (features fitted once; the model per fold)."""
+    """Group k-fold probabilities for every training text, as the model would give them (unfamiliar-text rule too).
+
+    The features are fitted once (their IDF sees every text, no labels); the model and the set of character n-grams
+    counted as familiar come from the training folds only.
+    """
     classes = sorted(set(labels))
     features = build_features()
     matrix = features.fit_transform(list(texts))
@@ -138,6 +156,9 @@ def out_of_fold_probabilities(
     n_splits = max(2, min(folds, len(set(groups))))
     result = np.zeros((len(texts), len(classes)))
     template = build_pipeline().steps[-1][1]
+    char_hasher = CharNgramHasher()
+    normalised = [normalise(text) for text in texts]
+    char_counts = char_hasher.transform(normalised)
     for train_idx, test_idx in GroupKFold(n_splits=n_splits).split(matrix, y, groups=group_array):
         fold_classes = sorted(set(y[train_idx]))
         if len(fold_classes) < 2:
@@ -145,9 +166,14 @@ def out_of_fold_probabilities(
         model = clone(template)
         model.set_params(cv=calibration_folds(group_array[train_idx].tolist()))
         model.fit(matrix[train_idx], y[train_idx])
-        proba = model.predict_proba(matrix[test_idx])
+        fold_proba = model.predict_proba(matrix[test_idx])
+        proba = np.zeros((len(test_idx), len(classes)))
         for j, cls in enumerate(model.classes_):
-            result[test_idx, classes.index(cls)] = proba[:, j]
+            proba[:, classes.index(cls)] = fold_proba[:, j]
+        seen = np.zeros(char_hasher.n_features, dtype=bool)
+        seen[np.unique(char_counts[train_idx].indices)] = True
+        familiar = familiarity([normalised[i] for i in test_idx], char_hasher, seen)
+        result[test_idx] = shrink_unfamiliar(proba, familiar, gamma)
     return result, classes
 
 
@@ -186,6 +212,8 @@ def fit_model(
     pipeline.fit(texts, labels)
     info = dict(metadata or {})
     info.update(
+        unfamiliar_gamma=UNFAMILIAR_GAMMA,
+        unfamiliar_min_order=UNFAMILIAR_MIN_ORDER,
         n_examples=len(examples),
         categories=dict(sorted(categories.items())),
         languages=dict(sorted(Counter(e.lang for e in examples).items())),

@@ -270,8 +270,9 @@ def enrol() -> ResponseReturnValue:
     error = None
     if form.validate_on_submit():
         if auth.enrol_totp(user, secret, form.code.data or ""):
-            flash(_("Two-step sign-in is on for your account."), "ok")
-            return _sign_in(user, second_factor=True, next_url=session.get("next"))
+            response = _sign_in(user, second_factor=True, next_url=session.get("next"))
+            flash(_("Two-step sign-in is on for your account."), "ok")  # after _sign_in, which clears the session
+            return response
         error = _("That code is not right. Check the time on your phone and try the newest code.")
     uri = auth.provisioning_uri(user, secret)
     grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))

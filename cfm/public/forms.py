@@ -8,8 +8,11 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, RadioField, SelectChoice, StringField, TelField, TextAreaField
 
+from cfm.i18n import isolate
 from channels.base import MAX_TEXT_LENGTH
 from channels.web import HONEYPOT_FIELD, RATING_VALUES, SUBMISSION_FIELD, SurveyDefinition, localised
+
+EXAMPLE_REFERENCE = "7QK2-M9XD"
 
 
 class ContactForm(FlaskForm):
@@ -68,7 +71,11 @@ class StatusForm(FlaskForm):
     """The status lookup: one reference code."""
 
     reference = StringField(
-        _l("Your reference code"), description=_l("It looks like 7QK2-M9XD. Small letters and no dash also work.")
+        _l("Your reference code"),
+        # The example code is bidi-isolated: inside Arabic, Dari or Pashto it still reads left to right (issue 7).
+        description=_l(
+            "It looks like %(example)s. Small letters and no dash also work.", example=isolate(EXAMPLE_REFERENCE)
+        ),
     )
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from flask_babel import LazyString
-from flask_babel import lazy_gettext as _l
+from collections.abc import Callable
 
+from flask_babel import LazyString, format_number
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+
+from cfm.i18n import isolate
 from channels.base import MAX_TEXT_LENGTH, ChannelError
+
+EXAMPLE_PHONE = "+254 700 000 000"
 
 ERRORS: dict[str, LazyString] = {
     "empty_text": _l("Please write your message."),
-    "text_too_long": _l("This is too long. Please shorten it to %(max)s characters or fewer.", max=MAX_TEXT_LENGTH),
+    "text_too_long": _l("This is too long. Please shorten it to %(max)s characters or fewer."),
     "invalid_characters": _l("This contains characters that cannot be accepted. Please remove them."),
     "invalid_encoding": _l("This could not be read as text. Please type it again."),
     "invalid_text": _l("This could not be read as text. Please type it again."),
@@ -18,7 +24,7 @@ ERRORS: dict[str, LazyString] = {
     "invalid_choice": _l("Please choose one of the options."),
     "choice_required": _l("Please choose one of the options."),
     "phone_required": _l("Give a phone number so that we can contact you, or choose to stay anonymous."),
-    "invalid_phone": _l("This does not look like a phone number. Use digits, for example +254 700 000 000."),
+    "invalid_phone": _l("This does not look like a phone number. Use digits, for example %(example)s."),
     "answer_required": _l("Please answer this question."),
     "empty_survey": _l("Please answer at least one question."),
     "unknown_programme": _l("This form is not open at the moment. Please try again later."),
@@ -35,6 +41,16 @@ STAGES: dict[str, LazyString] = {
 }
 
 
-def error_message(error: ChannelError) -> str:
-    """The translated message for a ChannelError."""
-    return str(ERRORS.get(error.code, GENERIC_ERROR))
+# Filled in when the message is shown: numbers in the reader's locale (Babel), and the example phone number
+# bidi-isolated so that it reads left to right inside Arabic, Dari or Pashto (issue 7).
+_VARIABLES: dict[str, Callable[[], dict[str, str | Markup]]] = {
+    "text_too_long": lambda: {"max": format_number(MAX_TEXT_LENGTH)},
+    "invalid_phone": lambda: {"example": isolate(EXAMPLE_PHONE)},
+}
+
+
+def error_message(error: ChannelError) -> Markup:
+    """The translated message for a ChannelError, escaped, with its values filled in."""
+    message = escape(str(ERRORS.get(error.code, GENERIC_ERROR)))
+    variables = _VARIABLES.get(error.code)
+    return message % variables() if variables is not None else message

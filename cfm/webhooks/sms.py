@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cfm.extensions import db
-from cfm.i18n import locale_for_language
+from cfm.i18n import isolate_plain, locale_for_language
 from cfm.models import Case, Message, Programme
 from cfm.services import outbound
 from cfm.services.crypto import get_crypto
@@ -89,11 +89,12 @@ def status_reply(keyword: Keyword, programme: Programme | None) -> str:
         if found is None:
             return gettext(
                 "We could not find the reference %(reference)s. Please check the code and try again.",
-                reference=keyword.reference,
+                reference=isolate_plain(keyword.reference, locale),
             )
         return gettext(
             "Your case %(reference)s: %(stage)s",
-            reference=found.reference,
+            # Left-to-right marks keep the code in order inside a right-to-left message (issue 7).
+            reference=isolate_plain(found.reference, locale),
             stage=str(STAGES.get(found.stage, STAGES["in_progress"])),
         )
 

@@ -9,8 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import skops.io as sio
 import sklearn
+import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from classifier import persistence

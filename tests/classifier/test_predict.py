@@ -235,3 +235,14 @@ def test_clear_restricted_examples_mostly_get_their_category(default_model: Mode
     items = CLEAR_RESTRICTED[category]
     predicted = [default_model.predict_one(text).category for _, text in items]
     assert sum(p == category for p in predicted) >= len(items) - 2, predicted
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["मुझे मदद चाहिए, बस देर से आई", "ჩვენი ავტობუსი ექვსი საათით დაგვიანდა", "我们的公共汽车晚了六个小时"],
+)
+def test_unfamiliar_script_fails_closed(default_model: Model, text: str) -> None:
+    """Text in a script the corpus never saw goes to the restricted queue for a focal point to triage."""
+    prediction = default_model.predict_one(text)
+    assert prediction.restricted
+    assert "threshold" in prediction.restricted_reasons

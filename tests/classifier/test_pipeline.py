@@ -1,0 +1,111 @@
+"""Pipeline pieces: normalisation, the vectorised hashers, the unfamiliar-text rule, the fast prediction path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classifier.data import Example
+from classifier.pipeline import (
+    CharNgramHasher,
+    build_pipeline,
+    char_ngram_counts,
+    familiarity,
+    normalise,
+    shrink_unfamiliar,
+    word_ngram_counts,
+)
+from classifier.predict import Model
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Café  RÉSUMÉ", "cafe resume"),
+        ("مُسَاعَدَة أحمد", "مساعده احمد"),
+        ("ـــمرحبـــا", "مرحبا"),
+        ("كيف ی ى", "كيف ي ي"),
+        ("heeeeelp   me!!!!!", "heelp me!!"),
+        ("case 44712, tel +000123", "case 000, tel +000"),
+        ("٤٥٢ ۱۲۳", "000 000"),
+        ("\ud800x\x00y\u200b", "x y"),
+        ("ሰላም ነው", "ሰላም ነው"),
+        ("", ""),
+    ],
+)
+def test_normalise(text: str, expected: str) -> None:
+    """Case, diacritics, Arabic variants, tatweel, elongation, numbers, controls and surrogates are normalised."""
+    assert normalise(text) == expected
+
+
+def test_normalise_caps_length() -> None:
+    """100 KB of text is cut for the model."""
+    assert len(normalise("a" * 100_000 + " b" * 50_000)) <= 20_000
+
+
+def test_char_hashes_are_stable() -> None:
+    """The hash columns never change silently (a change would need a retrained model)."""
+    assert char_ngram_counts(["ab"], (1, 4), 2**18).indices.tolist() == [
+        21856, 26939, 32021, 41098, 47604, 73578, 171441, 173715
+    ]
+    assert word_ngram_counts(["ab cd"], 2**17).indices.tolist() == [14814, 42575, 68064]
+
+
+def test_char_ngrams_stay_inside_words() -> None:
+    """Like char_wb: 1-4-grams of space-padded words, never across two words or two texts."""
+    counts = char_ngram_counts(["ab cd", "", "x"], (1, 4), 2**18)
+    # " ab " gives a, b | " a", "ab", "b " | " ab", "ab " | " ab " = 8 per two-letter word.
+    assert counts.sum(axis=1).A1.tolist() == [16.0, 0.0, 4.0]  # x | " x", "x " | " x "
+    alone = char_ngram_counts(["ab"], (1, 4), 2**18)
+    assert (counts[0] - alone).min() >= 0
+
+
+def test_word_ngrams_count_unigrams_and_bigrams() -> None:
+    """Words are runs of \\w characters; bigrams stay within one text."""
+    counts = word_ngram_counts(["bus late bus", "", "late"], 2**17)
+    assert counts.sum(axis=1).A1.tolist() == [5.0, 0.0, 1.0]
+    assert counts[2].indices[0] in counts[0].indices
+
+
+def test_shrink_keeps_argmax_and_sums_to_one() -> None:
+    """The unfamiliar-text rule keeps the category and pulls the restricted mass towards uniform."""
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(10), size=50)
+    familiar = rng.random(50)
+    shrunk = shrink_unfamiliar(proba, familiar, 0.5)
+    assert (shrunk.argmax(axis=1) == proba.argmax(axis=1)).all()
+    assert np.allclose(shrunk.sum(axis=1), 1.0)
+    assert np.allclose(shrink_unfamiliar(proba, np.ones(50), 0.5), proba)
+    assert np.allclose(shrink_unfamiliar(proba, np.zeros(50), 0.5), 0.1)
+
+
+def test_familiarity() -> None:
+    """Texts whose 3-4-grams training saw are familiar, others are not; a text without any counts as familiar."""
+    hasher = CharNgramHasher()
+    seen = np.zeros(hasher.n_features, dtype=bool)
+    seen[char_ngram_counts(["the bus was late"], (1, 4), hasher.n_features).indices] = True
+    values = familiarity(["the bus was late", "ავტობუსი დაგვიანდა", "a", ""], hasher, seen)
+    assert values.tolist() == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_fast_path_equals_the_pipeline(small_model: Model, corpus: list[Example]) -> None:
+    """The model's own feature computation gives the pipeline's probabilities exactly (to rounding)."""
+    assert small_model._fast is not None
+    texts = [e.text for e in corpus[::25]] + ["", "😀", "a", "x" * 30_000]
+    scan = small_model._scanner()
+    from classifier.predict import safe_scan
+
+    hits = [safe_scan(scan, t)[1] for t in texts]
+    fast = small_model._calibrated(texts, [normalise(t) for t in texts], hits)
+    assert np.allclose(fast, small_model.pipeline.predict_proba(texts), atol=1e-9)
+    one = small_model._calibrated(texts[:1], [normalise(texts[0])], hits[:1])
+    assert np.allclose(one, fast[:1], atol=1e-9)
+
+
+def test_build_pipeline_is_deterministic(corpus: list[Example]) -> None:
+    """Two fits on the same data give the same probabilities (fixed random state)."""
+    sample = [e for e in corpus if e.lang == "en"][::4]
+    texts, labels = [e.text for e in sample], [e.category for e in sample]
+    first = build_pipeline(3).fit(texts, labels).predict_proba(texts[:20])
+    second = build_pipeline(3).fit(texts, labels).predict_proba(texts[:20])
+    assert np.array_equal(first, second)
