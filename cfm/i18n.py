@@ -224,4 +224,9 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _localeinfo() -> None:
+        from_url = (request.view_args or {}).get("lang_code")
+        if from_url in app.config["LOCALES"] and session.get("locale") != from_url:
+            # A page reached through the language picker (or a link in one language) is an explicit choice:
+            # remembered, so that the short URL on a poster (/feedback, /p/<slug>) opens in that language next time.
+            session["locale"] = from_url
         g.localeinfo = locale_info(select_locale())

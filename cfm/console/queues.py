@@ -222,6 +222,6 @@ def filter_choices(user: User, tab: str) -> dict[str, list[Any]]:
     """Options of the filter form: the user's programmes, languages seen, people who can be assigned."""
     programmes = list(user.programmes) or list(db.session.scalars(select(Programme).order_by(Programme.name)))
     seen = visible_cases(user).where(Case.queue.in_(TABS[tab])).with_only_columns(Case.language).distinct()
-    languages = sorted({lang for lang in db.session.scalars(seen) if lang} | set())
+    languages = sorted({lang for lang in db.session.scalars(seen) if lang})
     ordered = [lang for lang in LANGUAGES if lang in languages] + [lang for lang in languages if lang not in LANGUAGES]
     return {"programmes": sorted(programmes, key=lambda p: p.name), "languages": ordered}

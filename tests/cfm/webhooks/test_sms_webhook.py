@@ -288,11 +288,27 @@ def test_status_answers_the_current_stage(twilio: Flask, client: FlaskClient) ->
     assert messages(response) == [f"Your case {case.reference}: Closed. Thank you for telling us."]
 
 
-def test_status_with_an_unknown_code_or_none_says_so(twilio: Flask, client: FlaskClient) -> None:
+@pytest.mark.parametrize("language", ["en", "sw"])
+def test_status_with_an_unknown_code_or_none_says_so_in_the_programme_language(
+    twilio: Flask, client: FlaskClient, programme: Any, language: str
+) -> None:
+    from flask_babel import force_locale, gettext
+
+    # "STATUS" says nothing about the language and there is no case: the programme's language is used.
+    programme.default_language = language
+    db.session.commit()
+    with force_locale(language):
+        not_found = gettext(
+            "We could not find the reference %(reference)s. Please check the code and try again.",
+            reference="7QK2-M9XD",
+        )
+        no_code = gettext("To check your case, send STATUS and your reference code.")
+    if language == "en":
+        assert not_found == "We could not find the reference 7QK2-M9XD. Please check the code and try again."
     response = post(client, "/sms/twilio", inbound("STATUS 7QK2-M9XD", "SM" + "0" * 31 + "3"))
-    assert messages(response) == ["We could not find the reference 7QK2-M9XD. Please check the code and try again."]
+    assert messages(response) == [not_found]
     response = post(client, "/sms/twilio", inbound("STATUS", "SM" + "0" * 31 + "4"))
-    assert messages(response) == ["To check your case, send STATUS and your reference code."]
+    assert messages(response) == [no_code]
     assert counts() == NOTHING
 
 
