@@ -131,32 +131,33 @@ def document() -> dict[str, Any]:
             "schemas": {
                 "Feedback": {
                     "type": "object",
+                    "description": "Plain JSON. null stands for an absent optional field.",
                     "additionalProperties": False,
                     "required": ["text"],
                     "properties": {
                         "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH},
                         "external_id": {
-                            "type": "string",
+                            "type": ["string", "null"],
                             "minLength": 1,
                             "maxLength": MAX_ID_LENGTH,
                             "description": "Your id for this submission; sending it again creates nothing new.",
                         },
                         "language": {
-                            "type": "string",
+                            "type": ["string", "null"],
                             "pattern": "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$",
                             "description": "ISO 639 code or tag (ar, fa, fa-AF); detected from the text when absent.",
                         },
                         "consent_to_contact": {"type": "boolean", "default": False},
                         "contact": {
-                            "type": "object",
+                            "type": ["object", "null"],
                             "additionalProperties": False,
                             "properties": {
-                                "name": {"type": "string", "maxLength": 200},
-                                "phone": {"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"},
-                                "email": {"type": "string", "format": "email", "maxLength": 254},
+                                "name": {"type": ["string", "null"], "maxLength": 200},
+                                "phone": {"type": ["string", "null"], "pattern": "^\\+[1-9][0-9]{6,14}$"},
+                                "email": {"type": ["string", "null"], "format": "email", "maxLength": 254},
                             },
                         },
-                        "received_at": {"type": "string", "format": "date-time"},
+                        "received_at": {"type": ["string", "null"], "format": "date-time"},
                     },
                 },
                 "KoboSubmission": {
@@ -168,10 +169,8 @@ def document() -> dict[str, Any]:
                     ),
                     "required": ["_uuid"],
                     "properties": {
-                        "_uuid": {"type": "string"},
-                        "_id": {"type": "integer"},
-                        "_submission_time": {"type": "string"},
-                        "_xform_id_string": {"type": "string"},
+                        "_uuid": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+                        "_submission_time": {"type": "string", "description": "Used as the received time."},
                     },
                     "additionalProperties": True,
                 },

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from channels.base import ChannelError, Contact, IntakeRequest
+from channels.base import MAX_TEXT_LENGTH, ChannelError, Contact, IntakeRequest
 from channels.sms import fold_word, parse_phone
 
 Kind = Literal["json", "kobo", "rapidpro"]
@@ -65,6 +65,8 @@ def parse_json(body: Mapping[str, Any], *, programme: str, namespace: str) -> In
     external_id = _identifier(body.get("external_id"), "external_id")
     if "text" not in body:
         raise ChannelError("missing_field", "The field text is required.", field="text")
+    if isinstance(body["text"], str) and len(body["text"]) > MAX_TEXT_LENGTH:
+        raise ChannelError("text_too_long", f"The message is longer than {MAX_TEXT_LENGTH} characters.", field="text")
     consent = body.get("consent_to_contact", False)
     if not isinstance(consent, bool):
         raise ChannelError("invalid_field", "consent_to_contact must be true or false.", field="consent_to_contact")
@@ -152,16 +154,11 @@ def parse_kobo(
 
 
 def _kobo_instance(body: Mapping[str, Any]) -> str:
-    """The submission's instance id: _uuid, else meta/instanceID, else _id."""
-    for key in ("_uuid", "meta/instanceID", "_id"):
-        value = body.get(key)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int):
-            value = str(value)
-        if isinstance(value, str) and value.strip():
-            return _identifier(value.strip().removeprefix("uuid:"), key) or ""
-    raise ChannelError("missing_field", "The submission has no _uuid.", field="_uuid")
+    """The submission's instance id (_uuid, which every KoboToolbox REST Service payload carries)."""
+    value = body.get("_uuid")
+    if not isinstance(value, str) or not value.strip():
+        raise ChannelError("missing_field", "The submission has no _uuid.", field="_uuid")
+    return _identifier(value.strip().removeprefix("uuid:"), "_uuid") or ""
 
 
 def _kobo_key(body: Mapping[str, Any], name: str) -> str | None:
@@ -280,12 +277,11 @@ def _identifier(value: object, field: str) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ChannelError("invalid_field", f"The field {field} must be a non-empty string.", field=field)
-    value = value.strip()
-    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+    if len(value) > MAX_ID_LENGTH or not value.strip().isprintable():
         raise ChannelError(
             "invalid_field", f"The field {field} must be at most {MAX_ID_LENGTH} printable characters.", field=field
         )
-    return value
+    return value.strip()
 
 
 def _string(value: object, field: str) -> str | None:

@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from flask_babel import force_locale, format_number, gettext
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from cfm.extensions import db
@@ -28,6 +30,13 @@ def lang(request: pytest.FixtureRequest) -> str:
 def survey(programme: Any) -> Survey:
     """The shipped travel survey, published by the default programme."""
     return publish_survey(programme, "travel")
+
+
+def words(lang: str, english: str, **values: object) -> bytes:
+    """What a page in `lang` shows for one of our English strings: translated, numbers as Babel writes them, escaped."""
+    with force_locale(lang):
+        shown = {name: format_number(value) if isinstance(value, int) else value for name, value in values.items()}
+        return str(escape(gettext(english, **shown))).encode()
 
 
 def reference_in(html: bytes | str) -> str:

@@ -16,8 +16,12 @@ from cfm.extensions import db
 from cfm.models import Case, Reporter
 from cfm.services.admin import create_programme
 from cfm.services.crypto import generate_keys
-from tests.cfm.public.conftest import NOTHING, csrf_in, reference_in, rows, token_in
+from channels.base import MAX_TEXT_LENGTH
+from tests.cfm.public.conftest import NOTHING, csrf_in, reference_in, rows, token_in, words
 
+PROTECTED = (
+    "Reports of abuse, exploitation, fraud or misconduct by staff go only to a protected team trained to handle them."
+)
 HTML_TAG = {"ar": b'<html dir="rtl" lang="ar">', "en": b'<html dir="ltr" lang="en">'}
 
 
@@ -36,7 +40,7 @@ def test_feedback_form_is_in_the_persons_language_and_direction(client: FlaskCli
     assert '<label for="text">' in page and 'id="text"' in page
     assert 'name="website"' in page and 'class="hp"' in page
     assert 'name="submission" type="hidden"' in page
-    assert "protected team" in page
+    assert words(lang, PROTECTED).decode() in page
     assert 'value="no" checked' in page  # anonymous unless the person chooses otherwise
 
 
@@ -102,20 +106,21 @@ def test_a_report_of_abuse_through_the_form_goes_to_the_restricted_queue(client:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", b"Please write your message."),
-        ("   \n  ", b"Please write your message."),
-        ("x" * 6000, b"This is too long."),
-        ("y" * 10_000, b"This is too long."),
-        ("before\x00after", b"characters that cannot be accepted"),
+        ("", "Please write your message."),
+        ("   \n  ", "Please write your message."),
+        ("x" * 6000, "This is too long. Please shorten it to %(max)s characters or fewer."),
+        ("y" * 10_000, "This is too long. Please shorten it to %(max)s characters or fewer."),
+        ("before\x00after", "This contains characters that cannot be accepted. Please remove them."),
     ],
 )
 def test_bad_text_is_refused_next_to_the_field_and_nothing_is_stored(
-    client: FlaskClient, programme: Any, lang: str, text: str, message: bytes
+    client: FlaskClient, programme: Any, lang: str, text: str, message: str
 ) -> None:
     response = client.post(f"/{lang}/feedback", data={"text": text})
     assert response.status_code == 400
     assert HTML_TAG[lang] in response.data
-    assert b'id="text-error"' in response.data and message in response.data
+    shown = words(lang, message, max=MAX_TEXT_LENGTH)
+    assert b'id="text-error"' in response.data and shown in response.data
     assert b'aria-invalid="true"' in response.data
     assert b'role="alert"' in response.data
     assert rows() == NOTHING

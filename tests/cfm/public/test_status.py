@@ -12,9 +12,10 @@ from flask.testing import FlaskClient
 from cfm.extensions import db
 from cfm.models import Case, Message
 from tests.cfm.helpers import send
+from tests.cfm.public.conftest import words
 
 HTML_TAG = {"ar": b'<html dir="rtl" lang="ar">', "en": b'<html dir="ltr" lang="en">'}
-NOT_FOUND = b"We found no message with this code. Please check the code and try again."
+NOT_FOUND = "We found no message with this code. Please check the code and try again."
 
 
 def without(page: bytes, *values: str) -> str:
@@ -49,7 +50,7 @@ def test_a_code_is_found_however_it_is_typed(client: FlaskClient, programme: Any
     assert response.status_code == 200
     assert HTML_TAG[lang] in response.data
     assert f'<bdi dir="ltr">{reference}</bdi>'.encode() in response.data
-    assert b"Received. It is waiting for our team to look at it." in response.data
+    assert words(lang, "Received. It is waiting for our team to look at it.") in response.data
     assert b"Nobody told us" not in response.data
     assert b"information_request" not in response.data
     assert response.headers["Cache-Control"] == "no-store"
@@ -96,7 +97,7 @@ def test_invalid_and_unknown_codes_get_the_same_answer(client: FlaskClient, prog
     for typed in ("ZZZZ-ZZZZ", "not a code at all", "", "7QK2-M9X", "<script>x</script>", "\u202e7QK2-M9XD"):
         response = client.post(f"/{lang}/status", data={"reference": typed})
         assert response.status_code == 200
-        assert NOT_FOUND in response.data and b'id="reference-error"' in response.data
+        assert words(lang, NOT_FOUND) in response.data and b'id="reference-error"' in response.data
         answers.append(re.sub(r'name="reference" type="text" value="[^"]*"', "", response.data.decode()))
     assert len(set(answers)) == 1
 
@@ -121,7 +122,7 @@ def test_status_lookups_are_rate_limited_per_session(client: FlaskClient, progra
     response = client.post(f"/{lang}/status", data={"reference": "ZZZZ-ZZZZ"})
     assert response.status_code == 429
     assert HTML_TAG[lang] in response.data
-    assert b"Too many attempts" in response.data
+    assert words(lang, "Too many attempts. Please wait a moment and try again.") in response.data
     assert client.get(f"/{lang}/status").status_code == 200
 
 

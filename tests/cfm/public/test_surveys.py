@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from flask_babel import force_locale, ngettext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -15,7 +16,7 @@ from cfm.models import Case, Survey, SurveyResponse
 from cfm.services.admin import create_programme
 from cfm.services.surveys import SURVEY_DIR, library, load_definition, publish_survey, unpublish_survey
 from channels.web import SurveyDefinition
-from tests.cfm.public.conftest import NOTHING, reference_in, rows, token_in
+from tests.cfm.public.conftest import NOTHING, reference_in, rows, token_in, words
 
 HTML_TAG = {"ar": b'<html dir="rtl" lang="ar">', "en": b'<html dir="ltr" lang="en">'}
 URL = "/{lang}/p/kenya/survey/travel"
@@ -70,7 +71,8 @@ def test_a_locale_without_translation_falls_back_to_english(client: FlaskClient,
 def test_programme_page_lists_its_surveys(client: FlaskClient, survey: Survey, lang: str) -> None:
     page = client.get(f"/{lang}/p/kenya").data.decode()
     assert f'href="/{lang}/p/kenya/survey/travel"' in page
-    assert "5 questions" in page
+    with force_locale(lang):
+        assert ngettext("%(num)d question", "%(num)d questions", 5) in page
 
 
 def test_structured_answers_alone_are_stored_without_a_case(client: FlaskClient, survey: Survey, lang: str) -> None:
@@ -78,7 +80,10 @@ def test_structured_answers_alone_are_stored_without_a_case(client: FlaskClient,
     response = client.post(URL.format(lang=lang), data=data)
     assert response.status_code == 200
     assert HTML_TAG[lang] in response.data
-    assert b"Your answers were recorded" in response.data and b'id="reference"' not in response.data
+    assert (
+        words(lang, "Thank you. Your answers were recorded.") in response.data
+        and b'id="reference"' not in response.data
+    )
     stored = only_response()
     assert stored.answers == {"overall": 4, "felt_safe": True, "needs_met": False}
     assert stored.case is None and stored.survey_id == survey.id and stored.programme_id == survey.programme_id
