@@ -8,12 +8,14 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import get_timezone
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import refresh
 from markupsafe import Markup
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,28 @@ def select_locale() -> str:
     best = request.accept_languages.best_match([code.replace("_", "-") for code in locales])
     if best:
         return best.replace("-", "_")
-    return str(g.get("programme_locale") or current_app.config["DEFAULT_LOCALE"])
+    return _programme_locale() or str(current_app.config["DEFAULT_LOCALE"])
+
+
+def _programme_locale() -> str | None:
+    """The language of the page's programme (/p/<slug>), else, on public pages, of the default programme."""
+    if g.get("programme_locale"):
+        return str(g.programme_locale)
+    if request.blueprint != "public" or g.get("programme") is not None:
+        return None
+    if "default_programme_locale" not in g:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from cfm.extensions import db
+        from cfm.services.intake import default_programme
+
+        try:
+            programme = default_programme()
+        except SQLAlchemyError:  # the page itself reports the outage; the language falls back to the default
+            db.session.rollback()
+            programme = None
+        g.default_programme_locale = locale_for_language(programme.default_language) if programme else None
+    return g.default_programme_locale
 
 
 def _user_locale() -> str | None:
@@ -181,7 +204,7 @@ def compile_catalogs(app: Flask) -> Path:
         mo_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with po_path.open("rb") as handle:
-                catalog = read_po(handle, locale=po_path.parent.parent.name)
+                catalog = read_po(handle, locale=po_path.parent.parent.name, abort_invalid=True)
         except Exception as exc:  # one broken catalog must not stop the service: that locale shows English
             log.error("catalog %s could not be read (%s); it shows English", po_path.parent.parent.name, exc)
             continue
@@ -221,6 +244,13 @@ def init_app(app: Flask) -> None:
         ]
         babel_config.timezone_selector = babel_config.timezone_selector or select_timezone
     app.jinja_env.filters.setdefault("isolate", isolate)
+
+    @app.url_value_preprocessor
+    def _fresh_locale(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        # Runs first in every request (before the blueprints' own preprocessors): Flask-Babel caches the locale,
+        # time zone and catalog on g, and an app context may outlive one request (tests, stream_with_context).
+        refresh()
+        g.pop("default_programme_locale", None)
 
     @app.before_request
     def _localeinfo() -> None:

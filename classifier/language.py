@@ -209,6 +209,9 @@ def _latin(text: str, cld: str, percent: int, reliable: bool) -> str:
         return "ar"
     if finglish >= 2 and finglish > arabizi and finglish >= 0.25 * words:
         return "fa"
+    if cld.startswith("x:"):
+        # pycld2 sees a language we do not cover: mostly transliterated text; better unknown than a wrong reply.
+        return UNKNOWN
     if cld in _LATIN_LANGS and (reliable or percent >= 50):
         return cld
     lang, prob = _langid_rank(text, _LATIN_LANGS)

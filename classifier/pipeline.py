@@ -296,7 +296,7 @@ def safety_net_scan() -> Any:
 def lexicon_matrix(categories: Sequence[str | None]) -> sparse.csr_matrix:
     """One column per restricted category: 1 where the safety net's strongest hit has that category."""
     rows = [i for i, category in enumerate(categories) if category in RESTRICTED_CATEGORIES]
-    cols = [RESTRICTED_CATEGORIES.index(categories[i]) for i in rows]  # type: ignore[arg-type]
+    cols = [RESTRICTED_CATEGORIES.index(str(categories[i])) for i in rows]
     return sparse.csr_matrix(
         (np.ones(len(rows)), (rows, cols)), shape=(len(categories), len(RESTRICTED_CATEGORIES))
     )
@@ -350,7 +350,8 @@ def familiarity(
     normalised: Sequence[str], hasher: CharNgramHasher, seen: np.ndarray, min_order: int = UNFAMILIAR_MIN_ORDER
 ) -> np.ndarray:
     """Per text, the share of its character n-grams (n >= min_order) whose column occurred in training."""
-    rows, cols, orders = char_ngram_hashes_with_order(normalised, tuple(hasher.ngram_range), hasher.n_features)
+    low, high = hasher.ngram_range
+    rows, cols, orders = char_ngram_hashes_with_order(normalised, (low, high), hasher.n_features)
     keep = orders >= min_order
     rows, cols = rows[keep], cols[keep]
     total = np.bincount(rows, minlength=len(normalised))
@@ -375,7 +376,7 @@ def calibration_folds(groups: Sequence[str], n_splits: int = 4) -> PredefinedSpl
     return PredefinedSplit(test_fold)
 
 
-def build_pipeline(calibration_cv: int | BaseCrossValidator = 4, c: float = 0.5) -> Pipeline:
+def build_pipeline(calibration_cv: int | BaseCrossValidator = 4, c: float = 1.0) -> Pipeline:
     """The whole classifier: features, then a LinearSVC with sigmoid calibration (train passes group folds)."""
     svm = LinearSVC(C=c, class_weight="balanced", random_state=RANDOM_STATE)
     calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=calibration_cv, ensemble=False)

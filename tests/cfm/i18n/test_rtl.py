@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+import yaml
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
@@ -25,7 +26,7 @@ from cfm.services.admin import create_programme
 from cfm.services.surveys import publish_survey
 from channels.base import MAX_TEXT_LENGTH
 from tests.cfm.helpers import send
-from tests.cfm.i18n.conftest import catalog
+from tests.cfm.i18n.conftest import ROOT, catalog
 
 LOCALES = ("ar", "en", "fa_AF", "ps")
 CODE = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{4}-[0-9A-Z]{4}(?![0-9A-Z])")
@@ -134,7 +135,22 @@ def english_strings(lang: str) -> set[str]:
         text = message.string[0] if isinstance(message.string, tuple | list) else message.string
         if singular and text and text != singular and "%" not in singular:
             found.add(singular)
+    for path in (ROOT / "cfm" / "surveys").glob("*.yaml"):
+        found.update(english for english, own in survey_texts(yaml.safe_load(path.read_text()), lang) if own != english)
     return found
+
+
+def survey_texts(node: Any, lang: str) -> Iterator[tuple[str, str | None]]:
+    """(English, this locale's text) of every text in a survey definition."""
+    if isinstance(node, dict):
+        if isinstance(node.get("en"), str):
+            yield node["en"], node.get(lang)
+            return
+        for value in node.values():
+            yield from survey_texts(value, lang)
+    elif isinstance(node, list):
+        for value in node:
+            yield from survey_texts(value, lang)
 
 
 @pytest.mark.parametrize("lang", LOCALES)

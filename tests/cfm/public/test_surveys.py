@@ -11,6 +11,7 @@ from flask_babel import force_locale, ngettext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from cfm.config import DEFAULTS
 from cfm.extensions import db
 from cfm.models import Case, Survey, SurveyResponse
 from cfm.services.admin import create_programme
@@ -61,11 +62,19 @@ def test_survey_page_is_rendered_in_the_persons_language(client: FlaskClient, su
     assert 'name="website"' in page
 
 
+# The shipped surveys are written in all twelve locales (issue 7): a locale added by configuration shows English.
+@pytest.mark.parametrize("app", [{"LOCALES": [*DEFAULTS["LOCALES"], "de"]}], indirect=True)
 def test_a_locale_without_translation_falls_back_to_english(client: FlaskClient, survey: Survey) -> None:
-    response = client.get(URL.format(lang="sw"))
+    response = client.get(URL.format(lang="de"))
     assert response.status_code == 200
     assert b"Did you feel safe during the journey?" in response.data
-    assert b'<html dir="ltr" lang="sw">' in response.data
+    assert b'<html dir="ltr" lang="de">' in response.data
+
+
+def test_the_shipped_surveys_are_written_in_every_locale(client: FlaskClient, survey: Survey) -> None:
+    for lang in DEFAULTS["LOCALES"]:
+        if lang != "en":
+            assert b"Did you feel safe during the journey?" not in client.get(URL.format(lang=lang)).data, lang
 
 
 def test_programme_page_lists_its_surveys(client: FlaskClient, survey: Survey, lang: str) -> None:
