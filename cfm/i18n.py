@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import io
 import logging
 import os
 import tempfile
@@ -34,7 +36,6 @@ def _translations_dir() -> Path:
 
 
 TRANSLATIONS_DIR = _translations_dir()
-RTL_LOCALES = frozenset({"ar", "fa_AF", "ps"})
 # Classifier language codes whose locale has another name (fa covers Dari; the web locale is fa_AF).
 LANGUAGE_TO_LOCALE = {"fa": "fa_AF"}
 # Left-to-right mark: keeps a reference code in reading order inside right-to-left plain text (SMS).
@@ -100,18 +101,24 @@ def _programme_locale() -> str | None:
     if request.blueprint != "public" or g.get("programme") is not None:
         return None
     if "default_programme_locale" not in g:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from cfm.extensions import db
-        from cfm.services.intake import default_programme
-
-        try:
-            programme = default_programme()
-        except SQLAlchemyError:  # the page itself reports the outage; the language falls back to the default
-            db.session.rollback()
-            programme = None
+        programme = _default_programme()
         g.default_programme_locale = locale_for_language(programme.default_language) if programme else None
     return g.default_programme_locale
+
+
+def _default_programme() -> Any:
+    """The default programme, or None (also when the database is unreachable: the page reports that itself)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cfm.extensions import db
+    from cfm.services.intake import default_programme
+
+    try:
+        return default_programme()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("locale: default programme unavailable, using the defaults")
+        return None
 
 
 def _user_locale() -> str | None:
@@ -131,15 +138,7 @@ def select_timezone() -> str | None:
     explicit = g.get("timezone")
     if explicit:
         return str(explicit)
-    programme = g.get("programme")
-    if programme is None:
-        from cfm.services.intake import default_programme
-
-        try:
-            programme = default_programme()
-        except Exception:  # formatting a date must never fail the page: fall back to UTC
-            log.warning("time zone: default programme unavailable, showing UTC")
-            return None
+    programme = g.get("programme") or _default_programme()
     name = str(programme.timezone) if programme is not None and programme.timezone else None
     return name if name and _known_timezone(name) else None
 
@@ -171,6 +170,14 @@ def locale_info(code: str) -> LocaleInfo:
     return LocaleInfo(code, code.replace("_", "-"), direction, native_name(code))
 
 
+def sms_status_keyword(locale: str) -> str:
+    """The STATUS keyword people send in this locale's language (one that channels.sms.parse_keyword reads)."""
+    from channels.sms import STATUS_KEYWORDS
+
+    language = locale.replace("-", "_").split("_")[0]
+    return STATUS_KEYWORDS.get(language, STATUS_KEYWORDS["en"])[0]
+
+
 def isolate(value: str) -> Markup:
     """A code or phone number kept left-to-right inside text of either direction (HTML)."""
     return Markup('<bdi dir="ltr">%s</bdi>') % value
@@ -185,35 +192,42 @@ def isolate_plain(value: str, locale: str) -> str:
     return f"{LRM}{value}{LRM}" if locale_info(locale).rtl else value
 
 
-def catalog_path(code: str) -> Path:
-    """The .po file of a locale."""
-    return TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.po"
-
-
 def compile_catalogs(app: Flask) -> Path:
     """Compile translations/*/LC_MESSAGES/messages.po into the instance folder (built at start-up, never committed).
 
-    A .mo newer than its .po is kept; each new one is written to a temporary file and renamed, so that several
-    workers starting at once never read a half-written catalog. Fuzzy entries are left out (English shows).
+    A .mo is rebuilt only when its .po's content changed (a digest is kept beside it: file times are not reliable
+    across checkouts and package upgrades); each new one is written to a temporary file and renamed, so that
+    several workers starting at once never read a half-written catalog. Fuzzy entries are left out (English shows).
     """
     target = Path(app.instance_path) / "translations"
     for po_path in sorted(TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po")):
+        locale = po_path.parent.parent.name
         mo_path = target / po_path.relative_to(TRANSLATIONS_DIR).with_suffix(".mo")
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+        source = po_path.read_bytes()
+        digest = hashlib.sha256(source).hexdigest()
+        stamp = mo_path.with_suffix(".sha256")
+        if mo_path.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+            continue
+        try:
+            catalog = read_po(io.BytesIO(source), locale=locale, abort_invalid=True)
+        except Exception as exc:  # one broken catalog must not stop the service
+            log.error("catalog %s could not be read (%s); its last good build, or English, is shown", locale, exc)
             continue
         mo_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with po_path.open("rb") as handle:
-                catalog = read_po(handle, locale=po_path.parent.parent.name, abort_invalid=True)
-        except Exception as exc:  # one broken catalog must not stop the service: that locale shows English
-            log.error("catalog %s could not be read (%s); it shows English", po_path.parent.parent.name, exc)
-            continue
-        fd, tmp_name = tempfile.mkstemp(dir=mo_path.parent, prefix=".messages.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            write_mo(handle, catalog, use_fuzzy=False)
-        os.replace(tmp_name, mo_path)
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog, use_fuzzy=False)
+        _atomic_write(mo_path, compiled.getvalue())
+        _atomic_write(stamp, digest.encode())
     check_catalogs(app, target)
     return target
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write a file through a temporary file in the same folder and a rename."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp_name, path)
 
 
 def check_catalogs(app: Flask, compiled: Path) -> list[str]:
@@ -244,6 +258,7 @@ def init_app(app: Flask) -> None:
         ]
         babel_config.timezone_selector = babel_config.timezone_selector or select_timezone
     app.jinja_env.filters.setdefault("isolate", isolate)
+    app.jinja_env.globals.setdefault("sms_status_keyword", sms_status_keyword)
 
     @app.url_value_preprocessor
     def _fresh_locale(endpoint: str | None, values: dict[str, Any] | None) -> None:

@@ -25,12 +25,14 @@ from cfm.models import Message, Programme
 from cfm.services.admin import create_programme
 from cfm.services.surveys import publish_survey
 from channels.base import MAX_TEXT_LENGTH
+from channels.sms import STATUS_KEYWORDS, parse_keyword
 from tests.cfm.helpers import send
 from tests.cfm.i18n.conftest import ROOT, catalog
 
 LOCALES = ("ar", "en", "fa_AF", "ps")
 CODE = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{4}-[0-9A-Z]{4}(?![0-9A-Z])")
 PHONE = re.compile(r"\+[0-9][0-9 ]{6,}[0-9]")
+COMMAND = re.compile(r'<bdi dir="(rtl|ltr)">(\S+) (?:<bdi dir="ltr">)?([0-9A-Z]{4}-[0-9A-Z]{4})<')
 VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"})
 LABELS = ("aria-label", "title", "placeholder", "alt")
 # 21:00 UTC on 4 March is already 5 March in Kabul (UTC+4:30): the date shown must be the programme's.
@@ -50,9 +52,11 @@ class Page(HTMLParser):
         self.feed(html)
 
     def _ltr(self) -> bool:
+        """True inside an element whose direction is left to right (dir="ltr", inherited)."""
         return bool(self.stack) and self.stack[-1][1]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Record <html> attributes, labels and fields; open an element with its direction."""
         values = {name: value or "" for name, value in attrs}
         if tag == "html":
             self.html_attrs = values
@@ -66,17 +70,20 @@ class Page(HTMLParser):
             self.stack.append((tag, ltr))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """A self-closed tag: recorded, never left open."""
         self.handle_starttag(tag, attrs)
         if tag not in VOID and self.stack:
             self.stack.pop()
 
     def handle_endtag(self, tag: str) -> None:
+        """Close the innermost open element of this name (and any left open inside it)."""
         for index in range(len(self.stack) - 1, -1, -1):
             if self.stack[index][0] == tag:
                 del self.stack[index:]
                 return
 
     def handle_data(self, data: str) -> None:
+        """Visible text with the direction it is shown in."""
         if data.strip() and not (self.stack and self.stack[-1][0] in ("style", "script")):
             self.texts.append((data, self._ltr(), self.stack[-1][0] if self.stack else ""))
 
@@ -211,3 +218,17 @@ def test_console_sign_in_page_has_lang_and_dir(client: FlaskClient, lang: str) -
     page = Page(html)
     assert page.html_attrs.get("lang") == lang
     assert page.html_attrs.get("dir") == ("rtl" if lang == "ar" else "ltr")
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+def test_the_sms_command_on_the_confirmation_page_works_in_that_language(
+    client: FlaskClient, kabul: Programme, lang: str
+) -> None:
+    html = client.post(f"/{lang}/feedback", data={"text": "When does the bus leave?"}).get_data(as_text=True)
+    found = COMMAND.search(html)
+    assert found, "the page should tell people what to send by SMS"
+    direction, keyword, reference = found.groups()
+    assert direction == ("rtl" if Locale.parse(lang).character_order == "right-to-left" else "ltr")
+    parsed = parse_keyword(f"{keyword} {reference}")
+    assert parsed is not None and parsed.kind == "status" and parsed.reference == reference
+    assert keyword in STATUS_KEYWORDS[lang.split("_")[0]]

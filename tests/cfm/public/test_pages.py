@@ -108,7 +108,8 @@ def test_reference_code_is_large_and_isolated_from_the_text_direction(client: Fl
     page = client.post("/ar/feedback", data={"text": "متى موعد الرحلة؟"}).data.decode()
     reference = reference_in(page)
     assert f'<p class="ref"><bdi dir="ltr" id="reference">{reference}</bdi></p>' in page
-    assert f'<bdi dir="ltr">STATUS {reference}</bdi>' in page
+    # The Arabic STATUS keyword reads first (right); the code inside it stays left to right (issue 7).
+    assert f'<bdi dir="rtl">حالة <bdi dir="ltr">{reference}</bdi></bdi>' in page
 
 
 def test_status_replies_and_text_never_leak_between_pages(client: FlaskClient, programme: Any) -> None:
