@@ -196,19 +196,24 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 @click.command("train")
 @click.option("--include-corrections", is_flag=True, help="Add officers' category corrections from the database.")
-@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Artifact path (default: MODEL_PATH).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Artifact path (default: MODEL_PATH, else model.skops in the instance folder, which the app then uses).",
+)
 @with_appcontext
 def train(include_corrections: bool, output: str | None) -> None:
     """Train the classifier on the corpus (and corrections) and save the artifact atomically."""
     from pathlib import Path
 
+    from cfm.services.classification import trained_model_path
     from cfm.services.corrections import corrections
-    from classifier.predict import DEFAULT_MODEL_PATH
     from classifier.train import NoTrainingDataError
     from classifier.train import train as run_training
 
     extra = list(corrections()) if include_corrections else []
-    target = Path(output or current_app.config.get("MODEL_PATH") or DEFAULT_MODEL_PATH)
+    target = Path(output or current_app.config.get("MODEL_PATH") or trained_model_path())
     try:
         model = run_training(extra=extra, output=target)
     except NoTrainingDataError as exc:

@@ -22,8 +22,8 @@ from classifier.pipeline import (
     SafetyNetFeatures,
     TextNormaliser,
     WordNgramHasher,
+    char_ngram_hashes_with_order,
     familiarity,
-    lexicon_matrix,
     linear_estimator,
     normalise,
     safety_net_scan,
@@ -245,17 +245,23 @@ class Model:
                 return steps[1], idf < idf.max() - 1e-9
         return None
 
-    def _scores(self, normalised: list[str], *, words: bool = False) -> np.ndarray:
+    def _scores(
+        self, normalised: list[str], *, words: bool = False, char: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Character and word n-gram features @ weights, computed like the pipeline without its overhead.
 
-        words=True leaves out the length normalisation (scores of single words for the top terms).
+        words=True leaves out the length normalisation (scores of single words for the top terms); char passes
+        the character hashes when they are already computed.
         """
         assert self._fast is not None
         n_texts = len(normalised)
         scores = np.zeros((n_texts, self._coef.shape[1]))
         for offset, hasher, idf, weight, sublinear, norm in self._fast["blocks"]:
             n_features = hasher.n_features
-            rows, cols = hasher.hashes(normalised)
+            if char is not None and isinstance(hasher, CharNgramHasher):
+                rows, cols = char
+            else:
+                rows, cols = hasher.hashes(normalised)
             if not len(rows):
                 continue
             keys, counts = np.unique(rows * n_features + cols, return_counts=True)
@@ -271,6 +277,8 @@ class Model:
             values *= weight
             if n_texts == 1:
                 scores[0] += values @ self._coef[cols + offset]
+            elif n_texts <= 64:  # scipy's per-call cost outweighs the work for a few texts (the top-term words)
+                np.add.at(scores, rows, self._coef[cols + offset] * values[:, None])
             else:
                 indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n_texts))))
                 matrix = sparse.csr_matrix((values, cols + offset, indptr), shape=(n_texts, self._coef.shape[0]))
@@ -289,25 +297,47 @@ class Model:
         self, texts: Sequence[str], normalised: list[str], hit_categories: Sequence[str | None]
     ) -> np.ndarray:
         """The model's probabilities: the pipeline's, then the unfamiliar-text rule (see MODEL_CARD.md)."""
-        proba = self._calibrated(texts, normalised, hit_categories)
         gamma = float(self.metadata.get("unfamiliar_gamma", 0.0) or 0.0)
-        parts = self._fast["familiar"] if self._fast is not None else self._familiar_parts()
-        if gamma > 0 and parts is not None:
-            min_order = int(self.metadata.get("unfamiliar_min_order", 3))
-            proba = shrink_unfamiliar(proba, familiarity(normalised, parts[0], parts[1], min_order), gamma)
+        min_order = int(self.metadata.get("unfamiliar_min_order", 3))
+        if self._fast is None:
+            proba = self._calibrated(texts, normalised, hit_categories)
+            parts = self._familiar_parts()
+            if gamma > 0 and parts is not None:
+                proba = shrink_unfamiliar(proba, familiarity(normalised, parts[0], parts[1], min_order), gamma)
+            return proba
+        char = None
+        familiar = None
+        parts = self._fast["familiar"]
+        if parts is not None:
+            hasher, seen = parts
+            low, high = hasher.ngram_range
+            rows, cols, orders = char_ngram_hashes_with_order(normalised, (low, high), hasher.n_features)
+            char = (rows, cols)
+            keep = orders >= min_order
+            total = np.bincount(rows[keep], minlength=len(normalised))
+            known = np.bincount(rows[keep], weights=seen[cols[keep]].astype(np.float64), minlength=len(normalised))
+            familiar = np.where(total > 0, known / np.maximum(total, 1), 1.0)
+        proba = self._calibrated(texts, normalised, hit_categories, char=char)
+        if gamma > 0 and familiar is not None:
+            proba = shrink_unfamiliar(proba, familiar, gamma)
         return proba
 
     def _calibrated(
-        self, texts: Sequence[str], normalised: list[str], hit_categories: Sequence[str | None]
+        self,
+        texts: Sequence[str],
+        normalised: list[str],
+        hit_categories: Sequence[str | None],
+        char: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """The pipeline's calibrated probabilities (computed without sklearn's per-call overhead when possible)."""
         if self._fast is None:
             return np.asarray(self.pipeline.predict_proba(list(texts)))
-        decision = self._scores(normalised) + self._fast["intercept"]
+        decision = self._scores(normalised, char=char) + self._fast["intercept"]
         if self._fast["lexicon"] is not None:
             offset, weight = self._fast["lexicon"]
-            lexicon = lexicon_matrix(hit_categories)
-            decision += (lexicon @ self._coef[offset : offset + len(RESTRICTED_CATEGORIES)]) * weight
+            for i, category in enumerate(hit_categories):
+                if category in RESTRICTED_CATEGORIES:
+                    decision[i] += self._coef[offset + RESTRICTED_CATEGORIES.index(category)] * weight
         proba = np.zeros((len(texts), len(self.classes)))
         proba[:, self._fast["order"]] = expit(-(self._fast["a"] * decision + self._fast["b"]))
         total = proba.sum(axis=1, keepdims=True)

@@ -22,10 +22,23 @@ def get_model() -> Model | None:
     """The app's model, loaded once per process; None sends cases to manual triage."""
     cached = current_app.extensions.get("cfm_model", _MISSING)
     if cached is _MISSING:
-        path = current_app.config.get("MODEL_PATH")
-        cached = load_model(Path(path) if path else None)
+        cached = load_model(model_path())
         current_app.extensions["cfm_model"] = cached
     return cached
+
+
+def model_path() -> Path | None:
+    """MODEL_PATH; else a model trained here (`cfm train`) in the instance folder; else None (the shipped one)."""
+    configured = current_app.config.get("MODEL_PATH")
+    if configured:
+        return Path(configured)
+    local = trained_model_path()
+    return local if local.exists() else None
+
+
+def trained_model_path() -> Path:
+    """Where `cfm train` writes when MODEL_PATH is not set (the shipped model is never overwritten)."""
+    return Path(current_app.instance_path) / "model.skops"
 
 
 def classify_case(case_id: int) -> Case | None:

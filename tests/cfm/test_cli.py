@@ -206,3 +206,27 @@ def test_worker_needs_redis_url(runner: FlaskCliRunner) -> None:
 
 def test_pg_url_helper_targets_the_schema() -> None:
     assert pg_url("abc").endswith("search_path%3Dabc")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_train_with_corrections_writes_an_instance_model_that_the_app_then_uses(
+    runner: FlaskCliRunner, app: Flask
+) -> None:
+    from cfm.services.classification import get_model, trained_model_path
+    from tests.cfm.helpers import send
+
+    with app.app_context():
+        runner.invoke(args=["programmes", "create", "kenya", "--name", "Kenya", "--default"])
+        case = send("The bus to the airport is too cold at night, please bring blankets").case
+        case.category, case.category_source = "suggestion", "officer"
+        db.session.commit()
+        target = trained_model_path()
+    result = runner.invoke(args=["train", "--include-corrections"])
+    assert result.exit_code == 0, result.output
+    assert "(1 corrections included)" in result.output
+    assert target.exists()
+    with app.app_context():
+        app.extensions.pop("cfm_model", None)
+        model = get_model()
+        assert model is not None and model.version in result.output

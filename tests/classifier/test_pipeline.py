@@ -109,3 +109,17 @@ def test_build_pipeline_is_deterministic(corpus: list[Example]) -> None:
     first = build_pipeline(3).fit(texts, labels).predict_proba(texts[:20])
     second = build_pipeline(3).fit(texts, labels).predict_proba(texts[:20])
     assert np.array_equal(first, second)
+
+
+def test_model_probabilities_are_pipeline_plus_unfamiliar_rule(small_model: Model, corpus: list[Example]) -> None:
+    """Model.predict_proba is the pipeline's probabilities with the unfamiliar-text rule applied, nothing else."""
+    texts = [e.text for e in corpus[::40]] + ["ჩვენი ავტობუსი დაგვიანდა", "a"]
+    parts = small_model._familiar_parts()
+    assert parts is not None
+    min_order = small_model.metadata["unfamiliar_min_order"]
+    familiar = familiarity([normalise(t) for t in texts], parts[0], parts[1], min_order)
+    expected = shrink_unfamiliar(
+        small_model.pipeline.predict_proba(texts), familiar, small_model.metadata["unfamiliar_gamma"]
+    )
+    assert np.allclose(small_model.predict_proba(texts), expected, atol=1e-9)
+    assert familiar[-2] < 0.5  # only hash collisions with seen columns
