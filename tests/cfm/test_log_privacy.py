@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from channels.base import Contact, IntakeRequest
 from cfm.services.intake import submit
+from channels.base import Contact, IntakeRequest
 
 PHONE = "+254733999888"
 TEXT = "Unique-marker-7731 the guard at gate two asked me for money to enter the list"
