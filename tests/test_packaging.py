@@ -31,6 +31,15 @@ def test_wheel_contains_the_data_files(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("cfm-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "cfm/migrations/env.py" in names
+    # Every source package of the tree is in the wheel (a folder without __init__.py is silently left out).
+    for init in sorted(ROOT.glob("*/**/__init__.py")):
+        relative = init.relative_to(ROOT).as_posix()
+        if relative.split("/")[0] in ("cfm", "channels", "classifier"):
+            assert relative in names, relative
+    for module in sorted(ROOT.glob("cfm/**/*.py")):
+        relative = module.relative_to(ROOT).as_posix()
+        if "migrations/" not in relative:
+            assert relative in names, f"{relative} is not packaged (missing __init__.py in its folder?)"
     assert any(n.startswith("cfm/migrations/versions/") and n.endswith(".py") for n in names)
     assert "cfm/templates/base.html" in names
     assert "classifier/models/default.skops" in names

@@ -1,0 +1,1 @@
+"""Business logic shared by views, CLI commands and jobs; views stay thin."""
