@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,23 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_wheel_contains_the_data_files(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=tmp_path,
-    )
+    # Build from a clean copy: an in-tree build/ folder could carry files from earlier builds into the wheel.
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "test-artifacts", "instance", "__pycache__")
+    shutil.copytree(ROOT, source, symlinks=True, ignore=ignore)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    subprocess.run([*command, str(source)], check=True, capture_output=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("cfm-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "cfm/migrations/env.py" in names
