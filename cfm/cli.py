@@ -30,7 +30,7 @@ def register(app: Flask) -> None:
     """Attach CFM's commands to the app's CLI."""
     for command in (init_db, programmes, users, demo, classify, train, evaluate, worker):
         app.cli.add_command(command)
-    for command in (import_transcripts, tokens, resend_replies):
+    for command in (import_transcripts, tokens, resend_replies, surveys):
         app.cli.add_command(command)
 
 
@@ -104,6 +104,66 @@ def users_create(email: str, roles: tuple[str, ...], programme_slugs: tuple[str,
     except AdminError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"User {user.email} created with roles {', '.join(user.roles)}.")
+
+
+@click.group()
+def surveys() -> None:
+    """Publish the shipped surveys (cfm/surveys/*.yaml) for a programme."""
+
+
+def _programme_or_fail(slug: str) -> Any:
+    """The programme with this slug, or a ClickException."""
+    from sqlalchemy import select
+
+    from cfm.extensions import db
+    from cfm.models import Programme
+
+    programme = db.session.scalars(select(Programme).where(Programme.slug == slug)).first()
+    if programme is None:
+        raise click.ClickException(f"Unknown programme: {slug}.")
+    return programme
+
+
+@surveys.command("list")
+@click.option("--programme", "programme_slug", default=None, help="Show what this programme publishes.")
+@with_appcontext
+def surveys_list(programme_slug: str | None) -> None:
+    """List the shipped survey definitions, or a programme's published surveys."""
+    from cfm.services.surveys import library, published_surveys
+
+    if programme_slug:
+        for survey in published_surveys(_programme_or_fail(programme_slug)):
+            click.echo(f"{survey.slug}\tversion {survey.version}\t/p/{programme_slug}/survey/{survey.slug}")
+        return
+    for slug in sorted(library()):
+        click.echo(slug)
+
+
+@surveys.command("publish")
+@click.argument("slug")
+@click.option("--programme", "programme_slug", required=True, help="Programme slug.")
+@with_appcontext
+def surveys_publish(slug: str, programme_slug: str) -> None:
+    """Publish (or refresh) a shipped survey on a programme's pages."""
+    from cfm.services.surveys import DefinitionError, publish_survey
+
+    try:
+        survey = publish_survey(_programme_or_fail(programme_slug), slug)
+    except DefinitionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Survey {survey.slug} published at /p/{programme_slug}/survey/{survey.slug}.")
+
+
+@surveys.command("unpublish")
+@click.argument("slug")
+@click.option("--programme", "programme_slug", required=True, help="Programme slug.")
+@with_appcontext
+def surveys_unpublish(slug: str, programme_slug: str) -> None:
+    """Take a survey off a programme's pages (its responses stay)."""
+    from cfm.services.surveys import unpublish_survey
+
+    unpublish_survey(_programme_or_fail(programme_slug), slug)
+    click.echo(f"Survey {slug} unpublished.")
 
 
 @click.command("demo")

@@ -55,7 +55,13 @@ def build_demo(directory: str | None = None) -> tuple[Flask, list[tuple[str, str
     accounts: list[tuple[str, str, str]] = []
     with app.app_context():
         upgrade_schema()
-        create_programme("demo", "Demo resettlement programme", ["+15005550006"], language="en", is_default=True)
+        programme = create_programme(
+            "demo", "Demo resettlement programme", ["+15005550006"], language="en", is_default=True
+        )
+        from cfm.services.surveys import library, publish_survey
+
+        for slug in sorted(library()):
+            publish_survey(programme, slug)
         for role, email in DEMO_ROLES:
             password = secrets.token_urlsafe(12)
             create_user(email, password, [role])

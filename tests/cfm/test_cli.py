@@ -230,3 +230,17 @@ def test_train_with_corrections_writes_an_instance_model_that_the_app_then_uses(
         app.extensions.pop("cfm_model", None)
         model = get_model()
         assert model is not None and model.version in result.output
+
+
+def test_surveys_publish_list_and_unpublish(runner: FlaskCliRunner, client: Any) -> None:
+    runner.invoke(args=["programmes", "create", "kenya", "--name", "Kenya", "--default"])
+    shipped = runner.invoke(args=["surveys", "list"])
+    assert "arrival" in shipped.output.split()
+    result = runner.invoke(args=["surveys", "publish", "arrival", "--programme", "kenya"])
+    assert result.exit_code == 0, result.output
+    assert "/p/kenya/survey/arrival" in runner.invoke(args=["surveys", "list", "--programme", "kenya"]).output
+    assert client.get("/p/kenya/survey/arrival").status_code == 200
+    assert runner.invoke(args=["surveys", "publish", "no-such-survey", "--programme", "kenya"]).exit_code != 0
+    assert runner.invoke(args=["surveys", "publish", "arrival", "--programme", "nowhere"]).exit_code != 0
+    assert runner.invoke(args=["surveys", "unpublish", "arrival", "--programme", "kenya"]).exit_code == 0
+    assert client.get("/p/kenya/survey/arrival").status_code == 404
