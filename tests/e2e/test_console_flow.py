@@ -11,37 +11,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from twilio.http import HttpClient
 from twilio.http.response import Response
-from werkzeug.serving import make_server
 
 from cfm import create_app
 from cfm.services.crypto import generate_keys
+from tests.e2e.support import SCREENSHOTS, serve
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 LAPTOP = {"width": 1440, "height": 900}
 PASSWORD = "correct horse battery"
 TOTP_SECRET = pyotp.random_base32()
@@ -157,12 +143,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     assert app.config["SESSION_COOKIE_SECURE"] is True
     app.extensions["twilio_http_client"] = TwilioAccepts()
     refs = _seed(app)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield Served(f"http://127.0.0.1:{http.server_port}", app, refs)
-    http.shutdown()
-    thread.join(timeout=10)
+    with serve(app) as url:
+        yield Served(url, app, refs)
 
 
 def _seed(app: Flask) -> dict[str, str]:
@@ -170,14 +152,14 @@ def _seed(app: Flask) -> dict[str, str]:
     from cfm.extensions import db
     from cfm.models import Reporter
     from cfm.models.types import utcnow
-    from cfm.services.admin import create_programme, create_user
+    from cfm.services.admin import create_programme, create_user, upgrade_schema
     from cfm.services.classification import apply_prediction
     from cfm.services.intake import submit
     from channels.base import IntakeRequest
     from classifier.categories import is_restricted
 
     with app.app_context():
-        db.create_all()  # the console's tables are not in a migration yet (the lead generates it)
+        upgrade_schema()
         app.extensions["cfm_model"] = None  # routing below stands in for the model: the run does not hang on it
         create_programme("kenya", "Kenya resettlement", ["+254700000001"], language="sw", is_default=True)
         create_user(OFFICER, PASSWORD, ["officer", "supervisor"], ["kenya"])
@@ -206,15 +188,6 @@ def _seed(app: Flask) -> dict[str, str]:
             refs[f"case{n}"] = case.reference
         db.session.commit()
         return refs
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium from the Debian package."""
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def _page(browser: Any, base: str, locale: str = "en-GB") -> tuple[Any, Page, list[str]]:

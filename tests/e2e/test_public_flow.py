@@ -9,7 +9,6 @@ the same pages, JavaScript on, for serious or critical accessibility violations.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,26 +17,13 @@ import axe_playwright_python
 import pytest
 from babel.messages.pofile import read_po
 from flask import Flask
-from playwright.sync_api import sync_playwright
-from werkzeug.serving import make_server
 
 from cfm import create_app
 from cfm.services.crypto import generate_keys
+from tests.e2e.support import ROOT, SCREENSHOTS, serve
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 PHONE = {"width": 360, "height": 640}
 TEXTS = {
     "ar": {
@@ -69,12 +55,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         }
     )
     _seed(app)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
-    thread.join(timeout=10)
+    with serve(app) as url:
+        yield url
 
 
 def _seed(app: Flask) -> None:
@@ -86,17 +68,6 @@ def _seed(app: Flask) -> None:
         upgrade_schema()
         programme = create_programme("kenya", "Kenya resettlement", ["+254700000001"], language="sw", is_default=True)
         publish_survey(programme, "travel")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium from the Debian package (never a downloaded browser build)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
