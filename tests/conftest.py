@@ -119,3 +119,28 @@ def programme(ctx: Flask) -> Any:
     from cfm.services.admin import create_programme
 
     return create_programme("kenya", "Kenya resettlement", ["+254700000001"], language="sw", is_default=True)
+
+
+@pytest.fixture
+def redis_app(app: Flask) -> Iterator[Flask]:
+    """The app with jobs on a queue of its own on the real Redis, retried without waiting."""
+    from redis import Redis
+    from rq import Queue
+
+    name = f"cfm-test-{uuid.uuid4().hex[:8]}"
+    app.config.update(REDIS_URL=REDIS_URL, JOB_QUEUE=name, JOB_RETRY_INTERVALS=[0, 0, 0])
+    connection = Redis.from_url(REDIS_URL)
+    connection.ping()
+    yield app
+    Queue(name, connection=connection).delete(delete_jobs=True)
+    connection.close()
+
+
+def run_worker(app: Flask) -> None:
+    """Drain the app's queue in this process, the way `cfm worker --burst` does."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    connection = Redis.from_url(REDIS_URL)
+    SimpleWorker([Queue(app.config["JOB_QUEUE"], connection=connection)], connection=connection).work(burst=True)
+    connection.close()

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from flask import Flask
-from redis import Redis
-from rq import Queue, SimpleWorker
 
 from cfm.extensions import db
 from cfm.models import Case
 from tests.cfm.helpers import send
-from tests.conftest import REDIS_URL
-
-
-@pytest.fixture
-def redis_app(app: Flask) -> Iterator[Flask]:
-    """The app with jobs going to a queue of its own on the real Redis."""
-    name = f"cfm-test-{uuid.uuid4().hex[:8]}"
-    app.config.update(REDIS_URL=REDIS_URL, JOB_QUEUE=name, JOB_RETRY_INTERVALS=[0, 0, 0])
-    connection = Redis.from_url(REDIS_URL)
-    connection.ping()
-    yield app
-    Queue(name, connection=connection).delete(delete_jobs=True)
-    connection.close()
-
-
-def run_worker(app: Flask) -> None:
-    """Drain the queue in this process, the way `cfm worker --burst` does."""
-    connection = Redis.from_url(REDIS_URL)
-    SimpleWorker([Queue(app.config["JOB_QUEUE"], connection=connection)], connection=connection).work(burst=True)
-    connection.close()
+from tests.conftest import run_worker
 
 
 def test_with_redis_the_case_waits_out_of_the_general_queue_until_the_worker_classifies_it(

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
 from flask import Flask
-from redis import Redis
-from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from cfm.extensions import db
@@ -32,7 +28,7 @@ from tests.cfm.webhooks.support import (
     created,
     refused,
 )
-from tests.conftest import REDIS_URL
+from tests.conftest import run_worker
 
 PHONE = "+254711111111"
 QUESTION = "When is our flight to Canada? Nobody told us the date of the departure."
@@ -217,25 +213,6 @@ def test_pending_replies_left_behind_are_sent_again(app: Flask, http: CapturingH
 
 # ---------------------------------------------------------------------------------------------------------------
 # With Redis: the reply is sent by an RQ worker, retried with backoff by RQ.
-
-
-@pytest.fixture
-def redis_app(app: Flask, http: CapturingHttpClient) -> Iterator[Flask]:
-    """Jobs on a queue of their own on the real Redis, retried without waiting."""
-    name = f"cfm-test-{uuid.uuid4().hex[:8]}"
-    app.config.update(REDIS_URL=REDIS_URL, JOB_QUEUE=name, JOB_RETRY_INTERVALS=[0, 0, 0])
-    connection = Redis.from_url(REDIS_URL)
-    connection.ping()
-    yield app
-    Queue(name, connection=connection).delete(delete_jobs=True)
-    connection.close()
-
-
-def run_worker(app: Flask) -> None:
-    """Drain the queue in this process, as `cfm worker --burst` does."""
-    connection = Redis.from_url(REDIS_URL)
-    SimpleWorker([Queue(app.config["JOB_QUEUE"], connection=connection)], connection=connection).work(burst=True)
-    connection.close()
 
 
 def _classified_sms_case(app: Flask) -> Case:
