@@ -30,8 +30,32 @@ def register(app: Flask) -> None:
     """Attach CFM's commands to the app's CLI."""
     for command in (init_db, programmes, users, demo, classify, train, evaluate, worker):
         app.cli.add_command(command)
-    for command in (import_transcripts, tokens, resend_replies, surveys):
+    for command in (import_transcripts, tokens, resend_replies, surveys, audit):
         app.cli.add_command(command)
+
+
+@click.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check the hash chain of the audit log; exit 1 naming the first event that does not match."""
+    from sqlalchemy import func, select
+
+    from cfm.extensions import db
+    from cfm.models import AuditEvent
+    from cfm.services.audit import verify_chain
+
+    broken = verify_chain()
+    if broken is not None:
+        raise click.ClickException(
+            f"Audit chain broken at event {broken}: it, or the event just before it, was altered or removed."
+        )
+    count = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    click.echo(f"Audit chain intact ({count} events).")
 
 
 @click.command("init-db")

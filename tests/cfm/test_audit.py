@@ -40,3 +40,21 @@ def test_deleting_an_event_breaks_the_chain(ctx: Flask) -> None:
     db.session.delete(second)
     db.session.commit()
     assert audit.verify_chain() is not None
+
+
+def test_cfm_audit_verify_reports_intact_and_broken_chains(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    with app.app_context():
+        for n in range(3):
+            audit.record("login", object_ref=str(n))
+        db.session.commit()
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "intact (3 events)" in result.output
+    with app.app_context():
+        first = db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).first()
+        db.session.execute(update(AuditEvent).where(AuditEvent.id == first).values(action="logout"))
+        db.session.commit()
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    assert f"broken at event {first}" in result.output
