@@ -68,21 +68,17 @@ def build_demo(directory: str | None = None) -> tuple[Flask, list[tuple[str, str
             accounts.append((email, role, password))
         messages = sample_messages()
         for number, item in enumerate(messages):
-            contact = (
-                Contact(phone=f"+1500555{number:04d}") if item.get("channel") in ("sms", "whatsapp") else Contact()
+            channel = item.get("channel", "web")
+            contact = Contact(phone=f"+1500555{number:04d}") if channel in ("sms", "whatsapp") else Contact()
+            request = IntakeRequest(
+                channel=channel,
+                text=item["text"],
+                programme="demo",
+                provider_id=f"demo-{number}",
+                contact=contact,
+                consent_to_contact=not contact.is_empty(),
             )
-            submit(
-                IntakeRequest(
-                    channel=item.get("channel", "web")
-                    if item.get("channel") in ("web", "sms", "whatsapp", "hotline", "survey")
-                    else "web",
-                    text=item["text"],
-                    programme="demo",
-                    provider_id=f"demo-{number}",
-                    contact=contact,
-                    consent_to_contact=not contact.is_empty(),
-                )
-            )
+            submit(request)
         from sqlalchemy import func, select
 
         from cfm.models import Case

@@ -60,13 +60,12 @@ def enqueue(func: Callable[..., Any], *args: Any, retries: int = 0) -> Any:
 
 def _run_inline(func: Callable[..., Any], args: tuple[Any, ...], retries: int) -> Any:
     """Call func, retrying up to `retries` more times; the last error propagates."""
-    for attempt in range(retries + 1):
+    for _ in range(retries):
         try:
             return func(*args)
-        except Exception:
-            if attempt == retries:
-                raise
-    return None
+        except Exception:  # noqa: S112 - retried; the final attempt below lets the error out
+            continue
+    return func(*args)
 
 
 def classify_case(case_id: int) -> None:

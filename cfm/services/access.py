@@ -13,7 +13,6 @@ from sqlalchemy import Select, false, select
 from cfm.extensions import db
 from cfm.models import Case, User
 from cfm.models.case import QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED
-from cfm.models.user import user_programme
 from cfm.services.reference import normalise_reference
 
 Purpose = Literal["read", "aggregate"]
@@ -42,9 +41,8 @@ def visible_cases(user: User | None, *, purpose: Purpose = "read") -> Select[tup
     if not queues:
         return query.where(false())
     query = query.where(Case.queue.in_(sorted(queues)))
-    scoped = select(user_programme.c.programme_id).where(user_programme.c.user_id == user.id)
-    if db.session.scalars(scoped.limit(1)).first() is not None:
-        query = query.where(Case.programme_id.in_(scoped))
+    if user.programmes:  # none means all programmes
+        query = query.where(Case.programme_id.in_([programme.id for programme in user.programmes]))
     return query
 
 

@@ -17,11 +17,8 @@ from functools import cache
 from typing import Any
 
 import pytest
-from flask import Flask
 
-from cfm import create_app
-from cfm.services.crypto import generate_keys
-from tests.e2e.support import SCREENSHOTS, serve
+from tests.e2e.support import SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 
@@ -29,36 +26,6 @@ PHONE = {"width": 360, "height": 640}
 LOCALES = {"ar": "rtl", "fa_AF": "rtl", "am": "ltr", "en": "ltr"}
 # The nodes whose text must be drawn with real glyphs: the heading, a field label, a radio label, the button.
 NODES = ("h1", "label[for='text']", "label[for='category-1']", "button[type=submit]")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app on 127.0.0.1 (SQLite, schema from the migrations) served by werkzeug in a thread."""
-    folder = tmp_path_factory.mktemp("e2e-locales")
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "e2e-secret-key-not-for-production",
-            "WTF_CSRF_ENABLED": True,
-            "DATABASE_URL": f"sqlite:///{folder / 'cfm.sqlite'}",
-            "REDIS_URL": None,
-            **generate_keys(),
-        }
-    )
-    _seed(app)
-    with serve(app) as url:
-        yield url
-
-
-def _seed(app: Flask) -> None:
-    """Schema through the Alembic migrations, one default programme with a published survey."""
-    from cfm.services.admin import create_programme, upgrade_schema
-    from cfm.services.surveys import publish_survey
-
-    with app.app_context():
-        upgrade_schema()
-        programme = create_programme("kenya", "Kenya resettlement", ["+254700000001"], language="sw", is_default=True)
-        publish_survey(programme, "travel")
 
 
 @pytest.fixture

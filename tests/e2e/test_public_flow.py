@@ -16,11 +16,8 @@ from typing import Any
 import axe_playwright_python
 import pytest
 from babel.messages.pofile import read_po
-from flask import Flask
 
-from cfm import create_app
-from cfm.services.crypto import generate_keys
-from tests.e2e.support import ROOT, SCREENSHOTS, serve
+from tests.e2e.support import ROOT, SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 
@@ -38,36 +35,6 @@ TEXTS = {
     },
 }
 REFERENCE = re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}$")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app on 127.0.0.1 (SQLite, schema from the migrations, CSRF on) served by werkzeug in a thread."""
-    folder = tmp_path_factory.mktemp("e2e")
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "e2e-secret-key-not-for-production",
-            "WTF_CSRF_ENABLED": True,
-            "DATABASE_URL": f"sqlite:///{folder / 'cfm.sqlite'}",
-            "REDIS_URL": None,
-            **generate_keys(),
-        }
-    )
-    _seed(app)
-    with serve(app) as url:
-        yield url
-
-
-def _seed(app: Flask) -> None:
-    """Schema through the Alembic migrations, one default programme, the travel survey published."""
-    from cfm.services.admin import create_programme, upgrade_schema
-    from cfm.services.surveys import publish_survey
-
-    with app.app_context():
-        upgrade_schema()
-        programme = create_programme("kenya", "Kenya resettlement", ["+254700000001"], language="sw", is_default=True)
-        publish_survey(programme, "travel")
 
 
 @pytest.fixture
