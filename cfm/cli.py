@@ -32,6 +32,9 @@ def register(app: Flask) -> None:
         app.cli.add_command(command)
     for command in (import_transcripts, tokens, resend_replies, surveys, audit):
         app.cli.add_command(command)
+    # cli:remind
+    # cli:purge
+    # cli:rotate-keys
 
 
 @click.group()

@@ -7,3 +7,8 @@ from flask import Blueprint
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 from cfm.console import views  # noqa: E402,F401  (registers the routes on bp)
+# views:hotline
+# views:dashboard
+# views:exports
+# views:notices
+# views:admin
