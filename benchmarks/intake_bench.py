@@ -1,0 +1,164 @@
+"""Intake under gunicorn: the full Twilio webhook against a baseline that inserts one row and commits.
+
+The webhook request is what Twilio sends: a signed form (twilio's RequestValidator), a unique MessageSid, a
+realistic text from the corpus; the server checks the signature, identifies the language, classifies, routes,
+commits and answers TwiML, inline (no Redis). The baseline endpoint runs in the same server on the same
+database, so the ratio says what the webhook costs over the database write it cannot avoid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator
+
+from benchmarks.common import Figure, emit, gunicorn, rss_mb
+from benchmarks.load import Request, closed_loop, open_loop
+
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105  (a benchmark's own, never a real account)
+PUBLIC_BASE_URL = "http://bench.cfm.invalid"
+OUR_NUMBER = "+254700000001"
+ACCOUNT_SID = "AC" + "b" * 32
+
+
+@dataclasses.dataclass
+class Settings:
+    """How long and how hard to push."""
+
+    warmup: int = 100
+    clients: int = 8
+    max_seconds: float = 10.0
+    max_requests: int = 20_000
+    latency_seconds: float = 10.0
+
+
+QUICK = Settings(warmup=60, clients=8, max_seconds=8.0, max_requests=4_000, latency_seconds=6.0)
+FULL = Settings(warmup=200, clients=16, max_seconds=30.0, max_requests=50_000, latency_seconds=30.0)
+
+
+def server_env(database_url: str, keys: dict[str, str], **extra: str) -> dict[str, str]:
+    """The CFM_* environment of the benchmark's server."""
+    return {
+        "CFM_DATABASE_URL": database_url,
+        "CFM_SECRET_KEY": keys["SECRET_KEY"],
+        "CFM_ENCRYPTION_KEYS": keys["ENCRYPTION_KEYS"],
+        "CFM_LOOKUP_KEY": keys["LOOKUP_KEY"],
+        "CFM_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "CFM_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "CFM_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "CFM_RATELIMIT_ENABLED": "false",
+        "CFM_SESSION_COOKIE_SECURE": "false",
+        **extra,
+    }
+
+
+def prepare_database(database_url: str, keys: dict[str, str]) -> None:
+    """Migrate the schema, create the programme the webhook's number selects, and the baseline table."""
+    from benchmarks.baseline import create_baseline_table
+    from cfm import create_app
+    from cfm.extensions import db
+    from cfm.services.admin import create_programme, upgrade_schema
+
+    app = create_app({"DATABASE_URL": database_url, **keys})
+    with app.app_context():
+        upgrade_schema()
+        create_programme("bench", "Benchmark programme", [OUR_NUMBER], language="en", is_default=True)
+        create_baseline_table(db.engine)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def corpus_texts(seed: int = 7) -> list[str]:
+    """Corpus texts in a fixed shuffled order (all languages, all categories)."""
+    from classifier.data import load_corpus
+
+    texts = [example.text for example in load_corpus()]
+    random.Random(seed).shuffle(texts)
+    return texts
+
+
+def sms_request(texts: list[str], run: str) -> Callable[[int], Request]:
+    """Request factory: Twilio's inbound webhook, signed; unique MessageSid and sender per (run, index)."""
+    validator = RequestValidator(AUTH_TOKEN)
+    url = PUBLIC_BASE_URL + "/sms/twilio"
+
+    def make(index: int) -> Request:
+        form = {
+            "MessageSid": f"SM{run}{index:024d}",
+            "AccountSid": ACCOUNT_SID,
+            "From": f"+2547{int(run[1:]) * 10**7 + index:08d}",
+            "To": OUR_NUMBER,
+            "Body": texts[index % len(texts)],
+            "NumMedia": "0",
+        }
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": validator.compute_signature(url, form),
+        }
+        return "POST", "/sms/twilio", urlencode(form).encode(), headers
+
+    return make
+
+
+def minimal_request(index: int) -> Request:
+    """Request factory: the baseline endpoint."""
+    return "POST", "/_bench/minimal", b"", {"Content-Length": "0"}
+
+
+def run(backend: str, database_url: str, settings: Settings) -> list[Figure]:
+    """Max requests/s of the webhook and the baseline, the ratio, p99 at half the max rate, worker memory."""
+    from cfm.services.crypto import generate_keys
+
+    keys = generate_keys()
+    prepare_database(database_url, keys)
+    texts = corpus_texts()
+    figures: list[Figure] = []
+    with gunicorn("benchmarks.wsgi:app", server_env(database_url, keys), workers=2) as server:
+        closed_loop(server.port, sms_request(texts, "w0"), clients=4, max_requests=settings.warmup, max_seconds=60)
+        closed_loop(server.port, minimal_request, clients=4, max_requests=settings.warmup, max_seconds=60)
+        common: dict[str, Any] = {
+            "clients": settings.clients,
+            "max_requests": settings.max_requests,
+            "max_seconds": settings.max_seconds,
+        }
+        baseline = closed_loop(server.port, minimal_request, **common)
+        webhook = closed_loop(server.port, sms_request(texts, "m1"), **common)
+        bad = webhook.errors + sum(1 for status in webhook.statuses if status != 200)
+        figures.append(emit(Figure(f"intake.{backend}.baseline_insert_commit", baseline.rate, "req/s")))
+        figures.append(
+            emit(
+                Figure(
+                    f"intake.{backend}.twilio_webhook",
+                    webhook.rate,
+                    "req/s",
+                    baseline=baseline.rate,
+                    ratio_floor=0.6,
+                    note=f"{webhook.count} requests, {bad} not 200",
+                    failures=bad,
+                )
+            )
+        )
+        half = max(1.0, webhook.rate / 2)
+        paced = open_loop(server.port, sms_request(texts, "p2"), rate=half, seconds=settings.latency_seconds)
+        figures.append(
+            emit(
+                Figure(
+                    f"intake.{backend}.webhook_p99_at_half_max",
+                    paced.percentile(99),
+                    "ms",
+                    floor=100,
+                    higher_is_better=False,
+                    note=f"{half:.0f} req/s for {settings.latency_seconds:.0f} s, p50 {paced.percentile(50):.1f} ms",
+                    failures=paced.errors + sum(1 for status in paced.statuses if status != 200),
+                )
+            )
+        )
+        rss = max((rss_mb(pid) for pid in server.worker_pids()), default=0.0)
+        figures.append(
+            emit(Figure(f"memory.{backend}.worker_rss_after_intake", rss, "MB", floor=250, higher_is_better=False))
+        )
+    return figures

@@ -1,0 +1,170 @@
+"""An HTTP load generator for 127.0.0.1: closed loop (as fast as N clients can go) and open loop (a fixed rate).
+
+Each client thread keeps one keep-alive connection. Open-loop latency is measured from the moment a request
+was due, not from when it was sent, so a server that falls behind cannot hide it (coordinated omission).
+Every run is bounded by a request count and a duration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import itertools
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+# What a request is: method, path, body, headers.
+Request = tuple[str, str, bytes, dict[str, str]]
+RequestFactory = Callable[[int], Request]
+
+
+@dataclasses.dataclass
+class Result:
+    """What a load run saw."""
+
+    statuses: list[int]
+    latencies: list[float]  # seconds
+    elapsed: float
+    bodies: list[bytes] = dataclasses.field(default_factory=list)
+    errors: int = 0  # connection errors
+
+    @property
+    def count(self) -> int:
+        """Requests answered."""
+        return len(self.statuses)
+
+    @property
+    def rate(self) -> float:
+        """Requests answered per second."""
+        return self.count / self.elapsed if self.elapsed else 0.0
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile latency in milliseconds."""
+        if not self.latencies:
+            return float("nan")
+        if len(self.latencies) == 1:
+            return self.latencies[0] * 1000
+        return statistics.quantiles(self.latencies, n=1000, method="inclusive")[round(q * 10) - 1] * 1000
+
+    def server_errors(self) -> int:
+        """Answers with a 5xx status, plus connection errors."""
+        return sum(1 for status in self.statuses if status >= 500) + self.errors
+
+
+class _Client:
+    """One keep-alive connection to 127.0.0.1:port, reopened after an error."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn: http.client.HTTPConnection | None = None
+
+    def send(self, request: Request) -> tuple[int, bytes]:
+        """Send one request and read the whole answer."""
+        method, path, body, headers = request
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                return response.status, response.read()
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def closed_loop(
+    port: int,
+    factory: RequestFactory,
+    *,
+    clients: int,
+    max_requests: int,
+    max_seconds: float,
+    keep_bodies: bool = False,
+) -> Result:
+    """`clients` threads send requests back to back until max_requests are sent or max_seconds pass."""
+    counter = itertools.count()
+    lock = threading.Lock()
+    statuses: list[int] = []
+    latencies: list[float] = []
+    bodies: list[Any] = []
+    errors = [0]
+    deadline = time.monotonic() + max_seconds
+
+    def work() -> None:
+        client = _Client(port)
+        while time.monotonic() < deadline:
+            with lock:
+                index = next(counter)
+            if index >= max_requests:
+                return
+            request = factory(index)
+            started = time.perf_counter()
+            try:
+                status, body = client.send(request)
+            except (http.client.HTTPException, OSError):
+                with lock:
+                    errors[0] += 1
+                continue
+            took = time.perf_counter() - started
+            with lock:
+                statuses.append(status)
+                latencies.append(took)
+                if keep_bodies:
+                    bodies.append((index, body))
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max_seconds + 120)
+    elapsed = time.perf_counter() - started
+    ordered = [body for _index, body in sorted(bodies, key=lambda pair: pair[0])]
+    return Result(statuses, latencies, elapsed, ordered, errors[0])
+
+
+def open_loop(port: int, factory: RequestFactory, *, rate: float, seconds: float, clients: int = 16) -> Result:
+    """Requests due at a fixed rate for `seconds`; latency counted from when each was due."""
+    total = max(1, int(rate * seconds))
+    start = time.perf_counter() + 0.05
+    counter = itertools.count()
+    lock = threading.Lock()
+    statuses: list[int] = []
+    latencies: list[float] = []
+    errors = [0]
+
+    def work() -> None:
+        client = _Client(port)
+        while True:
+            with lock:
+                index = next(counter)
+            if index >= total:
+                return
+            due = start + index / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            try:
+                status, _body = client.send(factory(index))
+            except (http.client.HTTPException, OSError):
+                with lock:
+                    errors[0] += 1
+                continue
+            took = time.perf_counter() - due
+            with lock:
+                statuses.append(status)
+                latencies.append(took)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    return Result(statuses, latencies, time.perf_counter() - start, [], errors[0])
