@@ -46,9 +46,24 @@ def _load(quick: bool) -> list[Figure]:
         return load_bench.run(url, load_bench.QUICK if quick else load_bench.FULL)
 
 
+def _console(quick: bool) -> list[Figure]:
+    from benchmarks import console_bench
+
+    settings = console_bench.QUICK if quick else console_bench.FULL
+    plans: list[str] = []
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        figures += console_bench.run("sqlite", f"sqlite:///{tmp}/console.sqlite", settings, plans)
+    with pg_schema() as url:
+        figures += console_bench.run("postgresql", url, settings, plans)
+    console_bench.write_plans(plans)
+    return figures
+
+
 SECTIONS: dict[str, Callable[[bool], list[Figure]]] = {
     "classifier": _classifier,
     "intake": _intake,
+    "console": _console,
     "load": _load,
 }
 

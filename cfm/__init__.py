@@ -29,6 +29,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     if not app.config.get("SECRET_KEY") and app.config.get("TESTING"):
         app.config["SECRET_KEY"] = os.urandom(32).hex()
+    if not app.config.get("TESTING"):
+        # Issue 8: never run with default or missing keys (`cfm demo` passes freshly generated ones).
+        from cfm.services.keys import check_settings
+
+        check_settings(app.config)
 
     from cfm import errors, i18n, models  # noqa: F401  (models register their tables)
     from cfm.extensions import babel, csrf, db, limiter, login, migrate
@@ -79,9 +84,16 @@ def database_url(app: Flask) -> str:
 
 
 def _load_user(user_id: str) -> object | None:
-    """Flask-Login's loader: active users only."""
+    """Flask-Login's loader: active users with a live server-side session only."""
     from cfm.extensions import db
     from cfm.models import User
 
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    # Issue 8 (ASVS V3.3.1): the cookie must name a live server-side session, so a copied cookie dies at sign-out.
+    from flask import session
+
+    from cfm.services.auth import live_session
+
+    return user if live_session(session.get("sid"), user.id) is not None else None

@@ -16,9 +16,15 @@ from cfm.models import ROLES
 
 def _create_app() -> Flask:
     """App factory for the CLI."""
-    from cfm import create_app
+    from flask.cli import NoAppException
 
-    return create_app()
+    from cfm import create_app
+    from cfm.services.crypto import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:  # missing keys: Flask prints the message without a traceback (issue 8)
+        raise NoAppException(str(exc)) from exc
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
@@ -32,9 +38,9 @@ def register(app: Flask) -> None:
         app.cli.add_command(command)
     for command in (import_transcripts, tokens, resend_replies, surveys, audit):
         app.cli.add_command(command)
-    # cli:remind
-    # cli:purge
-    # cli:rotate-keys
+    app.cli.add_command(remind)
+    app.cli.add_command(purge)
+    app.cli.add_command(rotate_keys)
 
 
 @click.group()
@@ -337,7 +343,8 @@ def worker(burst: bool) -> None:
 
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set CFM_REDIS_URL to run a worker; without it jobs run inline.")
-    Worker([jobs.queue()], connection=jobs.redis_connection()).work(burst=burst)
+    jobs.schedule_reminders()  # issue 6: every REMIND_EVERY_MINUTES, run by the worker's scheduler
+    Worker([jobs.queue()], connection=jobs.redis_connection()).work(burst=burst, with_scheduler=True)
 
 
 @click.command("import-transcripts")
@@ -453,3 +460,81 @@ def resend_replies(older_than: int) -> None:
     from cfm.services.outbound import resend_pending
 
     click.echo(f"{resend_pending(older_than_minutes=older_than)} reply(ies) queued again.")
+
+
+@click.command("remind")
+@with_appcontext
+def remind() -> None:
+    """Flag overdue cases and notify supervisors (general) and focal points (restricted); safe to run from cron."""
+    from cfm.services.reminders import run
+
+    result = run()
+    click.echo(
+        f"{result.overdue} overdue case(s) due a reminder, {result.reminded} reminded, {result.unrouted} without "
+        f"anyone to remind; {result.notices} notice(s) for {result.recipients} person(s), {result.emails} email(s)"
+        + (f", {result.email_failures} email(s) failed." if result.email_failures else ".")
+    )
+
+
+# --- issue 8: keys, rotation, retention -------------------------------------------------------------------------
+
+
+@click.group()
+def keys() -> None:
+    """Key material (works without a configured app)."""
+
+
+@keys.command("generate")
+@click.option("--encryption-key-only", is_flag=True, help="Print one new Fernet key (to put first in ENCRYPTION_KEYS).")
+def keys_generate(encryption_key_only: bool) -> None:
+    """Print fresh CFM_SECRET_KEY, CFM_ENCRYPTION_KEYS and CFM_LOOKUP_KEY lines for the environment."""
+    from cfm.services.keys import environment_lines
+
+    for line in environment_lines(encryption_key_only):
+        click.echo(line)
+
+
+@click.command("rotate-keys")
+@click.option("--dry-run", is_flag=True, help="Count the values to re-encrypt; change nothing.")
+@click.option("--batch-size", default=500, show_default=True, help="Rows per transaction.")
+@click.option("--rehash-phones", is_flag=True, help="Also recompute phone lookup hashes with the current LOOKUP_KEY.")
+@with_appcontext
+def rotate_keys(dry_run: bool, batch_size: int, rehash_phones: bool) -> None:
+    """Re-encrypt every sealed column with the newest ENCRYPTION_KEYS key; safe to interrupt and run again."""
+    from cfm.services.keys import rotate_keys as run_rotation
+
+    def progress(table: str, seen: int, rotated: int) -> None:
+        click.echo(f"{table}: {seen} values checked, {rotated} {'to re-encrypt' if dry_run else 're-encrypted'}")
+
+    report = run_rotation(
+        current_app.config, dry_run=dry_run, batch_size=batch_size, rehash_phones=rehash_phones, progress=progress
+    )
+    verb = "would be re-encrypted" if dry_run else "re-encrypted"
+    click.echo(f"{report.total('seen')} sealed values checked, {report.total('rotated')} {verb}.")
+    if rehash_phones:
+        click.echo(f"{report.rehashed} phone hash(es) {'to recompute' if dry_run else 'recomputed'}.")
+        if report.hash_only:
+            click.echo(f"{report.hash_only} opt-out(s) hold only the old hash and cannot be carried over.")
+    if report.total("unreadable"):
+        raise click.ClickException(
+            f"{report.total('unreadable')} value(s) open with none of the configured keys: keep the old key in "
+            "CFM_ENCRYPTION_KEYS until they are re-encrypted."
+        )
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@click.option("--batch-size", default=500, show_default=True, help="Cases per transaction.")
+@with_appcontext
+def purge(dry_run: bool, batch_size: int) -> None:
+    """Strip personal data from cases closed more than RETENTION_DAYS ago (per-programme override); audited."""
+    from cfm.services.retention import purge as run_purge
+
+    report = run_purge(dry_run=dry_run, batch_size=batch_size)
+    counts = ", ".join(f"{value} {name}" for name, value in report.counts().items())
+    click.echo(f"{'Would purge' if dry_run else 'Purged'}: {counts}.")
+
+
+# Commands that must work before any key is configured: they are looked up on the group, not on the app.
+main.add_command(keys)
+main.add_command(demo)

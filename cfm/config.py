@@ -8,6 +8,7 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: SQLite file cfm.sqlite in the instance folder
     "SECRET_KEY": None,
     "ENCRYPTION_KEYS": None,
+    "LOOKUP_KEY": None,  # HMAC key of phone lookups; SECRET_KEY, ENCRYPTION_KEYS and it are required (SECURITY.md)
     "REDIS_URL": None,  # None: jobs run inline
     "TWILIO_ACCOUNT_SID": None,
     "TWILIO_AUTH_TOKEN": None,
@@ -45,12 +46,22 @@ DEFAULTS: dict[str, Any] = {
     # RapidPro / TextIt flow webhooks: flow results that hold the feedback (else the last message's text) and consent.
     "API_RAPIDPRO_TEXT_RESULTS": ["feedback", "complaint", "comment", "message", "text"],
     "API_RAPIDPRO_CONSENT_RESULTS": ["consent", "consent_to_contact"],
+    # Issue 6: overdue reminders (`cfm remind`, or every REMIND_EVERY_MINUTES in `cfm worker` when RQ is used).
+    "REMIND_INTERVAL_HOURS": 24,  # a case still overdue is reminded again after this many hours
+    "REMIND_EVERY_MINUTES": 60,  # how often the worker runs the reminders; 0: never (use `cfm remind` in cron)
+    "SMTP_HOST": None,  # None: console notices only, no email
+    "SMTP_PORT": 587,
+    "SMTP_USER": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_FROM": "cfm@localhost",
+    "SMTP_STARTTLS": True,
 }
 
 # Keys whose environment values are strings but mean numbers or booleans.
 _INT_KEYS = ("RETENTION_DAYS", "DUE_HOURS_RESTRICTED", "DUE_HOURS_GENERAL", "CLASSIFY_RETRIES", "MAX_CONTENT_LENGTH")
 _BOOL_KEYS = ("REQUIRE_2FA", "TESTING", "WTF_CSRF_ENABLED")
 _MESSAGING_INT_KEYS = ("CONVERSATION_WINDOW_HOURS", "OUTBOUND_RETRIES", "IVR_MAX_RECORDING_SECONDS")
+_REMINDER_INT_KEYS = ("REMIND_INTERVAL_HOURS", "REMIND_EVERY_MINUTES", "SMTP_PORT")
 
 
 def coerce(config: dict[str, Any]) -> None:
@@ -58,9 +69,11 @@ def coerce(config: dict[str, Any]) -> None:
     for key in _INT_KEYS:
         if isinstance(config.get(key), str):
             config[key] = int(config[key])
-    for key in _MESSAGING_INT_KEYS:
+    for key in (*_MESSAGING_INT_KEYS, *_REMINDER_INT_KEYS):
         if isinstance(config.get(key), str):
             config[key] = int(config[key])
+    if isinstance(config.get("SMTP_STARTTLS"), str):
+        config["SMTP_STARTTLS"] = config["SMTP_STARTTLS"].strip().lower() in ("1", "true", "yes", "on")
     for key in _BOOL_KEYS:
         if isinstance(config.get(key), str):
             config[key] = config[key].strip().lower() in ("1", "true", "yes", "on")

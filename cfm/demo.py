@@ -62,6 +62,9 @@ def build_demo(directory: str | None = None) -> tuple[Flask, list[tuple[str, str
 
         for slug in sorted(library()):
             publish_survey(programme, slug)
+        from cfm.services.reply_templates import seed_defaults
+
+        seed_defaults()  # reply templates in en, fr, ar for all programmes (issue 6)
         for role, email in DEMO_ROLES:
             password = secrets.token_urlsafe(12)
             create_user(email, password, [role])

@@ -74,3 +74,45 @@ def classify_case(case_id: int) -> None:
 
     with app_context():
         classify(case_id)
+
+
+# --- issue 6: overdue reminders on a schedule -------------------------------------------------------------------
+REMINDER_JOB = "cfm.jobs.remind_overdue"
+
+
+def schedule_reminders(*, now: bool = True) -> bool:
+    """Put the next reminder run on RQ (now, or in REMIND_EVERY_MINUTES) unless one is already waiting.
+
+    `cfm worker` calls this at start and runs its scheduler (with_scheduler=True); each run schedules the next,
+    so one chain of runs exists however many workers start. False when REDIS_URL or the period is unset (then
+    run `cfm remind` from cron).
+    """
+    minutes = int(current_app.config.get("REMIND_EVERY_MINUTES") or 0)
+    if not minutes or not current_app.config.get("REDIS_URL"):
+        return False
+    from datetime import timedelta
+
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    jobs = queue()
+    waiting = ScheduledJobRegistry(queue=jobs).get_job_ids() + jobs.get_job_ids()
+    if any(job is not None and job.func_name == REMINDER_JOB for job in Job.fetch_many(waiting, jobs.connection)):
+        return True
+    if now:
+        jobs.enqueue(remind_overdue)
+    else:
+        jobs.enqueue_in(timedelta(minutes=minutes), remind_overdue)
+    return True
+
+
+def remind_overdue() -> None:
+    """Job: one reminder run (cfm.services.reminders), then schedule the next one."""
+    from cfm.services.reminders import run
+
+    with app_context():
+        try:
+            result = run()
+            log.info("reminders: %s", result.as_dict())
+        finally:
+            schedule_reminders(now=False)

@@ -8,12 +8,13 @@ import dataclasses
 import io
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from channels.base import MAX_TEXT_LENGTH, ChannelError, Contact, IntakeRequest
+from channels.base import MAX_TEXT_LENGTH, ChannelError, Contact, IntakeRequest, clean_text
 from channels.sms import E164, fold_word, parse_phone
+from channels.web import SERIOUS_HINT, FormErrors
 
 REQUIRED_COLUMNS: Final = ("transcript_id", "text")
 OPTIONAL_COLUMNS: Final = (
@@ -25,6 +26,7 @@ MAX_FILE_BYTES: Final = 50 * 1024 * 1024
 # A date this far in the future is a typing error, not a call.
 FUTURE_TOLERANCE: Final = timedelta(days=1)
 IVR_PLACEHOLDER: Final = "[voicemail without transcription]"
+T = TypeVar("T")
 # What Twilio puts in From when the caller withheld the number (the words spelled on a keypad).
 WITHHELD_NUMBERS: Final = frozenset({"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"})
 
@@ -391,6 +393,92 @@ def _consent(value: object) -> bool:
         if folded in _YES:
             return True
     raise ChannelError("invalid_consent", "The consent must be yes or no.", field="consent")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One call entered by an operator in the console (issue 5)
+
+# The form's field names; the console form uses the same names.
+CALL_FIELDS: Final = ("text", "programme", "language", "caller_name", "caller_phone", "consent", "serious")
+_CHECKED: Final = frozenset({"y", "yes", "on", "true", "1"})
+# Where IntakeRequest.validated() names a contact field differently from the form.
+_CALL_FIELD_NAMES: Final = {"name": "caller_name", "phone": "caller_phone"}
+
+
+def call_request(
+    data: Mapping[str, str],
+    *,
+    programme_choices: Collection[str],
+    languages: Collection[str] = (),
+    call_id: str | None = None,
+    operator: str | None = None,
+) -> IntakeRequest:
+    """An operator's call form -> a validated IntakeRequest; FormErrors lists every wrong field (nothing is stored).
+
+    The caller's name and number are kept only with their consent, and consent needs a number to call back on;
+    "serious" sets the same hint as the web form's "something serious" choice (the case goes to the focal points).
+    """
+    errors: list[ChannelError] = []
+    text = _collect_call(errors, lambda: clean_text(data.get("text", ""), field="text"))
+    programme = (data.get("programme") or "").strip()
+    if not programme:
+        errors.append(ChannelError("choice_required", "Choose the programme.", field="programme"))
+    elif programme not in programme_choices:
+        errors.append(ChannelError("invalid_choice", "This is not one of the programmes.", field="programme"))
+    language = _collect_call(errors, lambda: _language((data.get("language") or "").strip() or None))
+    if language is not None and languages and language not in languages:
+        errors.append(ChannelError("invalid_language", "This is not one of the languages.", field="language"))
+    consent = _checked(data.get("consent"))
+    raw_phone = (data.get("caller_phone") or "").strip()
+    phone = parse_phone(raw_phone)
+    name = (data.get("caller_name") or "").strip() or None
+    if raw_phone and phone is None:
+        errors.append(
+            ChannelError("invalid_phone", "The number is not an international number (+ and country code).",
+                         field="caller_phone")
+        )  # fmt: skip
+    elif consent and phone is None:
+        errors.append(ChannelError("phone_required", "Consent needs a number to call back on.", field="caller_phone"))
+    if (name or phone) and not consent:
+        errors.append(
+            ChannelError("consent_required", "Contact details are kept only with the caller's consent.",
+                         field="consent")
+        )  # fmt: skip
+    extra: dict[str, Any] = {"source": "console"}
+    if operator:
+        extra["operator"] = operator
+    request = IntakeRequest(
+        channel="hotline",
+        text=text or "",
+        provider_id=call_id,
+        programme=programme or None,
+        language_hint=language,
+        contact=Contact(name=name, phone=phone) if consent else Contact(),
+        consent_to_contact=consent and phone is not None,
+        category_hint=SERIOUS_HINT if _checked(data.get("serious")) else None,
+        extra=extra,
+    )
+    if errors:
+        raise FormErrors(errors)
+    try:
+        return request.validated()
+    except ChannelError as exc:
+        field = _CALL_FIELD_NAMES.get(exc.field or "", exc.field)
+        raise FormErrors([ChannelError(exc.code, exc.message, field=field)]) from exc
+
+
+def _checked(value: str | None) -> bool:
+    """A ticked checkbox (WTForms sends "y", browsers "on")."""
+    return isinstance(value, str) and value.strip().lower() in _CHECKED
+
+
+def _collect_call(errors: list[ChannelError], check: Callable[[], T]) -> T | None:
+    """Run one check; record its ChannelError instead of stopping at the first wrong field."""
+    try:
+        return check()
+    except ChannelError as exc:
+        errors.append(exc)
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -13,6 +13,11 @@ from typing import Any, Final
 
 from classifier.categories import RESTRICTED_CATEGORIES
 
+try:  # the Aho-Corasick prefilter; without it every entry is tried at every word (same hits, slower)
+    import ahocorasick
+except ImportError:  # pragma: no cover - a declared dependency
+    ahocorasick = None
+
 __all__ = [
     "LEXICON_DIR",
     "LexiconError",
@@ -422,6 +427,44 @@ def _table(entries: list[_Entry]) -> _Table:
     )
 
 
+# The prefilter looks for the first PREFILTER_CHARS characters a match can start with (fewer for entries whose
+# start has too many spellings): one Aho-Corasick pass over the text finds every position where some entry
+# could match, and the patterns are tried only there. Most texts have no such position at all.
+PREFILTER_CHARS: Final = 4
+
+
+def entry_keys(regex: str) -> frozenset[str] | None:
+    """The strings every match of regex starts with (4, else 3, else 2 characters); None when unknown."""
+    for k in (PREFILTER_CHARS, 3, 2):
+        keys = _prefixes(regex, k)
+        if keys is not None:
+            return keys
+    return None
+
+
+def _prefilter(entries: list[_Entry]) -> Any:
+    """An Aho-Corasick automaton over every entry's start keys, or None (no library, or an entry without keys)."""
+    if ahocorasick is None:
+        return None
+    automaton = ahocorasick.Automaton()
+    for entry in entries:
+        keys = entry_keys(entry.regex)
+        if keys is None:
+            return None
+        for key in keys:
+            automaton.add_word(key, len(key))
+    if len(automaton):
+        automaton.make_automaton()
+    return automaton
+
+
+def candidate_starts(automaton: Any, form: str) -> set[int]:
+    """Positions in form where some entry's start key occurs (where a match could begin)."""
+    if not len(automaton):
+        return set()
+    return {end - length + 1 for end, length in automaton.iter(form)}
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     """The whole lexicon: word-initial entries, entries that may follow a clitic, and Ge'ez-style stems."""
@@ -430,10 +473,11 @@ class _Compiled:
     clitic_tables: tuple[tuple[tuple[str, ...], frozenset[str], _Table], ...]
     inside: _Table
     inside_chars: re.Pattern[str] | None
+    prefilter: Any = None
 
 
-def _compile(entries: list[_Entry]) -> _Compiled:
-    """Compile the lexicon once."""
+def _compile(entries: list[_Entry], prefilter: bool = True) -> _Compiled:
+    """Compile the lexicon once (prefilter=False: try entries at every word, as a reference for tests)."""
     inside = _table([e for e in entries if not e.bounded])
     chars = "".join(sorted({pre[0] for pre in inside.exact} | set(inside.by_first)))
     detector = re.compile("[" + re.escape(chars) + "]") if chars else None
@@ -448,6 +492,7 @@ def _compile(entries: list[_Entry]) -> _Compiled:
         tuple((c, frozenset(x[0] for x in c), _table(group)) for c, group in by_clitics.items()),
         inside,
         detector,
+        _prefilter(entries) if prefilter else None,
     )
 
 
@@ -487,28 +532,53 @@ def _try(table: _Table, form: str, pos: int, found: list[tuple[int, _Entry]]) ->
             found.append((pos, alternation[1][(m.lastindex or 1) - 1]))
 
 
-def _hits(text: str) -> list[tuple[int, _Entry]]:
+def _hits(text: str, lexicon: _Compiled | None = None) -> list[tuple[int, _Entry]]:
     """(position, entry) for every match in every scan form of the text."""
-    lexicon = _compiled()
+    lexicon = lexicon if lexicon is not None else _compiled()
     found: list[tuple[int, _Entry]] = []
     for form in _scan_forms(text):
         if not form:
             continue
-        pos = 0
-        for word in form.split(" "):
-            _try(lexicon.words, form, pos, found)
-            for clitics, starts, table in lexicon.clitic_tables:
-                _try(table, form, pos, found)
-                if word[:1] not in starts:
-                    continue
-                for clitic in clitics:  # Arabic و ف ب ل ك ال ...: try the entries after each possible clitic
-                    if len(word) > len(clitic) and word.startswith(clitic):
-                        _try(table, form, pos + len(clitic), found)
-            pos += len(word) + 1
-        if lexicon.inside_chars is not None:
-            for m in lexicon.inside_chars.finditer(form):
-                _try(lexicon.inside, form, m.start(), found)
+        if lexicon.prefilter is None:
+            _hits_everywhere(lexicon, form, found)
+            continue
+        candidates = candidate_starts(lexicon.prefilter, form)
+        if not candidates:
+            continue
+        inside: list[tuple[int, _Entry]] = []
+        for pos in sorted(candidates):
+            start = form.rfind(" ", 0, pos) + 1  # the start of the word pos is in
+            if start == pos:
+                _try(lexicon.words, form, pos, found)
+                for _, _, table in lexicon.clitic_tables:
+                    _try(table, form, pos, found)
+            elif form[pos] != " ":
+                prefix = form[start:pos]
+                for clitics, _, table in lexicon.clitic_tables:
+                    if prefix in clitics:  # Arabic و ف ب ل ك ال ...: the entries may follow a clitic
+                        _try(table, form, pos, found)
+            if lexicon.inside_chars is not None and lexicon.inside_chars.match(form, pos):
+                _try(lexicon.inside, form, pos, inside)
+        found.extend(inside)
     return found
+
+
+def _hits_everywhere(lexicon: _Compiled, form: str, found: list[tuple[int, _Entry]]) -> None:
+    """Try the entries at every word start, after every clitic and at every inside character (no prefilter)."""
+    pos = 0
+    for word in form.split(" "):
+        _try(lexicon.words, form, pos, found)
+        for clitics, starts, table in lexicon.clitic_tables:
+            _try(table, form, pos, found)
+            if word[:1] not in starts:
+                continue
+            for clitic in clitics:  # Arabic و ف ب ل ك ال ...: try the entries after each possible clitic
+                if len(word) > len(clitic) and word.startswith(clitic):
+                    _try(table, form, pos + len(clitic), found)
+        pos += len(word) + 1
+    if lexicon.inside_chars is not None:
+        for m in lexicon.inside_chars.finditer(form):
+            _try(lexicon.inside, form, m.start(), found)
 
 
 def scan_all(text: str) -> list[SafetyNetHit]:

@@ -32,6 +32,7 @@ def test_wheel_contains_the_data_files(tmp_path: Path) -> None:
             assert relative in names, f"{relative} is not packaged (missing __init__.py in its folder?)"
     assert any(n.startswith("cfm/migrations/versions/") and n.endswith(".py") for n in names)
     assert "cfm/templates/base.html" in names
+    assert "cfm/static/vendor/chart.umd.min.js" in names and "cfm/static/vendor/chart.js.LICENSE.md" in names
     assert "classifier/models/default.skops" in names
     assert sum(n.startswith("classifier/data/corpus/") and n.endswith(".jsonl") for n in names) >= 12
     assert any(n.startswith("classifier/lexicon/") for n in names)

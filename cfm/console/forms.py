@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 from cfm.services.triage import MAX_NOTE, MAX_REASON, MAX_REFERRAL_ID
+
+
+class VersionField(HiddenField):
+    """The case version the form was filled in on (optimistic locking, issue 8); rendered by hidden_tag()."""
+
+    def seen(self) -> int | None:
+        """The version sent back: None when absent (no check), -1 when not a number (always stale)."""
+        raw = str(self.data or "").strip()
+        if not raw:
+            return None
+        return int(raw) if raw.isdigit() and len(raw) < 10 else -1
 
 
 class LoginForm(FlaskForm):
@@ -48,6 +68,7 @@ class AssignForm(FlaskForm):
     """Who works on the case."""
 
     assignee = SelectField(_l("Assign to"), choices=[], validate_choice=False)
+    version = VersionField()
     reason = StringField(_l("Reason (optional)"), validators=[Optional(), Length(max=MAX_REASON)])
 
 
@@ -55,6 +76,7 @@ class StatusForm(FlaskForm):
     """The next status in the workflow; closing asks how the loop was closed."""
 
     status = SelectField(_l("New status"), choices=[], validate_choice=False)
+    version = VersionField()
     closure_method = SelectField(_l("How was the person answered?"), choices=[], validate_choice=False)
     reason = StringField(_l("Why (optional)"), validators=[Optional(), Length(max=MAX_REASON)])
 
@@ -63,6 +85,7 @@ class CategoryForm(FlaskForm):
     """A corrected category and why."""
 
     category = SelectField(_l("Correct category"), choices=[], validate_choice=False)
+    version = VersionField()
     reason = StringField(_l("Why"), validators=[DataRequired(), Length(max=MAX_REASON)])
 
 
@@ -83,6 +106,7 @@ class ReferralForm(FlaskForm):
         _l("Referral id on the platform"), validators=[DataRequired(), Length(max=MAX_REFERRAL_ID)]
     )
     referred_on = DateField(_l("Date referred"), validators=[DataRequired()])
+    version = VersionField()
 
 
 class ReplyForm(FlaskForm):
@@ -93,3 +117,6 @@ class ReplyForm(FlaskForm):
         validators=[DataRequired(), Length(max=1600)],
         description=_l("Sent by SMS (or WhatsApp if they wrote that way). Write in their language; plain words."),
     )
+    # Issue 6: an admin-edited template fills the textarea; "use template" re-renders the case (works without JS).
+    template = SelectField(_l("Start from a template"), choices=[], validate_choice=False)
+    use_template = SubmitField(_l("Use template"))

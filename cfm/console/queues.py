@@ -6,16 +6,16 @@ import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.datastructures import MultiDict
 
 from cfm.extensions import db
-from cfm.models import Case, Message, Programme, User
+from cfm.models import Case, Programme, User
 from cfm.models.case import PRIORITIES, QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED, STATUSES
 from cfm.models.types import utcnow
+from cfm.services import search
 from cfm.services.access import GENERAL_READERS, RESTRICTED_READERS, visible_cases
-from cfm.services.reference import normalise_reference
 from channels.base import CHANNELS
 from classifier.categories import CATEGORIES, LANGUAGES
 
@@ -108,28 +108,13 @@ class Filters:
         return bool({k: v for k, v in self.args().items() if k != "sort"})
 
 
-def _like(value: str) -> str:
-    """A LIKE pattern that matches the value literally anywhere."""
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _search(query: Select[tuple[Case]], text: str, tab: str) -> Select[tuple[Case]]:
-    """Reference everywhere; words only in the general queue, whose text is stored in clear.
+    """Reference everywhere; words (full-text, cfm.services.search) only in the general queue, stored in clear.
 
     Restricted text is sealed (encrypted at rest) so the database cannot search it: there the search covers the
     reference only, and the page says so (issue 6).
     """
-    reference = normalise_reference(text)
-    if reference is not None:
-        return query.where(Case.reference == reference)
-    compact = text.upper().replace(" ", "")
-    by_reference: ColumnElement[bool] = Case.reference.like(_like(compact), escape="\\")
-    if tab != "general":
-        return query.where(by_reference)
-    pattern = _like(text.lower())
-    in_thread = exists().where(Message.case_id == Case.id, func.lower(Message.text_plain).like(pattern, escape="\\"))
-    return query.where(or_(by_reference, func.lower(Case.text_plain).like(pattern, escape="\\"), in_thread))
+    return search.search(query, text, words=tab == "general")
 
 
 def filtered(user: User, tab: str, filters: Filters) -> Select[tuple[Case]]:

@@ -25,7 +25,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from werkzeug.exceptions import HTTPException
 
-from cfm.console import bp, labels
+from cfm.console import bp, labels, status
 from cfm.console.forms import (
     AssignForm,
     CategoryForm,
@@ -43,7 +43,7 @@ from cfm.extensions import login as login_manager
 from cfm.models import Case, User
 from cfm.models.case import PRIORITIES, QUEUE_GENERAL, STATUSES
 from cfm.models.types import utcnow
-from cfm.services import auth, outbound, triage
+from cfm.services import auth, outbound, reply_templates, triage
 from cfm.services.access import can_see_restricted, get_visible_case
 from channels.base import CHANNELS
 from classifier.categories import GENERAL_CATEGORIES, RESTRICTED_CATEGORIES
@@ -117,7 +117,9 @@ def _guard() -> ResponseReturnValue | None:
     now = int(time.time())
     idle = int(current_app.config.get("CONSOLE_IDLE_MINUTES", 30)) * 60
     seen = session.get("seen")
-    if not isinstance(seen, int) or now - seen > idle:
+    record = auth.live_session(session.get("sid"), user.id)
+    # Idle timeout, checked on the server-side session (issue 8, V3.3.2) as well as in the cookie.
+    if record is None or not isinstance(seen, int) or now - seen > idle or auth.session_idle(record):
         auth.logged_out(user, idle=True)
         _end_session()
         flash(_("You were signed out after a period of inactivity."), "info")
@@ -167,9 +169,16 @@ def _not_found(error: HTTPException) -> ResponseReturnValue:
 def _context() -> dict[str, Any]:
     """Tabs with counts, labels and the user for the layout."""
     user = g.get("user")
+    tabs: dict[str, Any] = {}
+    if user is not None:
+        try:
+            tabs = tab_counts(user)
+        except Exception:  # fail closed (issue 8, ASVS V4.1.5): the error page after a failed access check shows none
+            log.exception("queue counts unavailable")
     return {
         "me": user,
-        "tabs": tab_counts(user) if user is not None else {},
+        "classifier_down": user is not None and not status.classifier_ready(),
+        "tabs": tabs,
         "L": labels,
         "label": labels.label,
         "now": utcnow(),
@@ -184,7 +193,8 @@ def _safe_next(target: str | None) -> str | None:
 
 
 def _end_session() -> None:
-    """Log out and forget everything in the session cookie."""
+    """Revoke the server-side session, log out and forget everything in the session cookie."""
+    auth.revoke_session(session.get("sid"))
     logout_user()
     session.clear()
 
@@ -206,6 +216,7 @@ def login() -> ResponseReturnValue:
             error = _("The email or password is not right.")
             return render_template("console/login.html", form=form, error=error), 401
         next_url = _safe_next(request.args.get("next"))
+        auth.revoke_session(session.get("sid"))  # a sign-in over an open session ends that one
         session.clear()  # a fresh session at every sign-in (no fixation)
         if auth.needs_second_factor(user):
             session.update(pending_uid=user.id, pending_at=int(time.time()), next=next_url)
@@ -218,6 +229,7 @@ def _sign_in(user: User, *, second_factor: bool, next_url: str | None) -> Respon
     """Start the authenticated session."""
     session.clear()
     login_user(user)
+    session["sid"] = auth.start_session(user)  # a new server-side session at every sign-in (V3.2.1)
     session["seen"] = int(time.time())
     session["mfa"] = second_factor
     auth.login_succeeded(user, second_factor=second_factor)
@@ -244,7 +256,7 @@ def second_factor() -> ResponseReturnValue:
         return redirect(url_for("console.login"))
     form = TotpForm()
     if form.validate_on_submit():
-        if auth.verify_totp(user.totp_secret, form.code.data or ""):
+        if auth.accept_totp(user, form.code.data or ""):  # right, and not used before (no replay)
             return _sign_in(user, second_factor=True, next_url=session.get("next"))
         auth.second_factor_failed(user)
         return render_template(
@@ -317,6 +329,8 @@ def index() -> ResponseReturnValue:
     tabs = readable_tabs(_user())
     if tabs:
         return redirect(url_for("console.queue", tab=tabs[0]))
+    if _user().has_role("report_viewer"):
+        return redirect(url_for("console.dashboard"))  # report viewers land on the dashboard (issue 6)
     return render_template("console/home.html")
 
 
@@ -375,6 +389,10 @@ def case_view(reference: str) -> ResponseReturnValue:
     forms = _action_forms(case, user)
     overdue = bool(case.due_at and case.due_at < utcnow() and case.status != "closed")
     refusal = outbound.refusal_reason(case)
+    chosen = request.args.get("template")
+    forms["reply"].template.choices, template_text = reply_templates.picker(case, chosen) if not refusal else ([], None)
+    if template_text is not None:  # "use template" (issue 6): the textarea starts from the chosen template
+        forms["reply"].template.data, forms["reply"].body.data = chosen, template_text
     return render_template(
         "console/case.html",
         case=case,
@@ -413,6 +431,8 @@ def _action_forms(case: Case, user: User) -> dict[str, Any]:
     referral = ReferralForm(prefix="referral")
     if referral.referred_on.data is None:
         referral.referred_on.data = date.today()
+    for form in (assign, status, category, referral):
+        form.version.data = str(case.version)  # what the officer sees; triage refuses if it moved on (issue 8)
     return {
         "assign": assign,
         "people": people,
@@ -463,7 +483,12 @@ def assign(reference: str) -> ResponseReturnValue:
         flash(_("The reason is too long."), "error")
         return _back(case)
     message = _("Assigned to %(who)s.", who=assignee.email) if assignee else _("The case is unassigned.")
-    return _act(case, lambda: triage.assign(case, assignee, actor=user, reason=form.reason.data), message)
+    seen = form.version.seen()
+    return _act(
+        case,
+        lambda: triage.assign(case, assignee, actor=user, reason=form.reason.data, expected_version=seen),
+        message,
+    )
 
 
 @bp.route("/cases/<reference>/status", methods=["POST"])
@@ -476,10 +501,11 @@ def change_status(reference: str) -> ResponseReturnValue:
         return _back(case)
     new = form.status.data or ""
     message = _("Status: %(status)s.", status=labels.label(labels.STATUS_LABELS, new))
+    closure, seen = form.closure_method.data or None, form.version.seen()
     return _act(
         case,
         lambda: triage.change_status(
-            case, new, actor=user, reason=form.reason.data, closure_method=form.closure_method.data or None
+            case, new, actor=user, reason=form.reason.data, closure_method=closure, expected_version=seen
         ),
         message,
     )
@@ -501,7 +527,12 @@ def change_category(reference: str) -> ResponseReturnValue:
             "Case %(reference)s is now in the restricted queue. Its text is sealed and only focal points can open it.",
             reference=case.reference,
         )
-    return _act(case, lambda: triage.reclassify(case, new, actor=user, reason=form.reason.data), message)
+    seen = form.version.seen()
+    return _act(
+        case,
+        lambda: triage.reclassify(case, new, actor=user, reason=form.reason.data, expected_version=seen),
+        message,
+    )
 
 
 @bp.route("/cases/<reference>/notes", methods=["POST"])
@@ -526,7 +557,9 @@ def refer(reference: str) -> ResponseReturnValue:
     referred_on = form.referred_on.data
     return _act(
         case,
-        lambda: triage.refer(case, form.referral_id.data or "", referred_on, actor=user),
+        lambda: triage.refer(
+            case, form.referral_id.data or "", referred_on, actor=user, expected_version=form.version.seen()
+        ),
         _("Referral recorded."),
     )
 
@@ -536,6 +569,9 @@ def reply(reference: str) -> ResponseReturnValue:
     """Queue a reply to the person (cfm.services.outbound sends it; never without consent or after STOP)."""
     user, case = _user(), _visible_or_404(reference)
     form = ReplyForm(prefix="reply")
+    if form.use_template.data:  # no JavaScript needed: the case view fills the textarea from the template
+        chosen = form.template.data or None
+        return redirect(url_for("console.case_view", reference=case.reference, template=chosen, _anchor="reply"))
     if not form.validate():
         flash(_("Write the reply first (at most 1,600 characters)."), "error")
         return _back(case)

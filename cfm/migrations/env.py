@@ -58,6 +58,17 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Keep the SQLite FTS5 search tables and their shadow tables out of autogenerate (issue 6).
+
+    They are virtual tables that the migration 5e4c1f7a9b21 and create_all's DDL listeners make in raw SQL;
+    no model describes them, so without this every `cfm db check` would report them as tables to drop.
+    """
+    from cfm.services.search import is_fts_table
+
+    return not (type_ == "table" and is_fts_table(name))
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -72,7 +83,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        include_object=include_object,
     )
 
     with context.begin_transaction():
@@ -98,6 +110,7 @@ def run_migrations_online():
                 logger.info('No changes in schema detected.')
 
     conf_args = current_app.extensions['migrate'].configure_args
+    conf_args.setdefault("include_object", include_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

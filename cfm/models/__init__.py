@@ -3,11 +3,13 @@
 from cfm.models.api_token import ApiToken
 from cfm.models.audit import AuditEvent
 from cfm.models.case import Case, Message
+from cfm.models.notice import Notice
 from cfm.models.programme import PhoneNumber, Programme
+from cfm.models.reply_template import ReplyTemplate
 from cfm.models.reporter import Reporter
 from cfm.models.survey import Survey, SurveyResponse
 from cfm.models.triage import CaseEvent, CaseNote, Referral
-from cfm.models.user import ROLES, User
+from cfm.models.user import ROLES, User, UserSession
 
 __all__ = [
     "ROLES",
@@ -17,11 +19,14 @@ __all__ = [
     "CaseEvent",
     "CaseNote",
     "Message",
+    "Notice",
     "PhoneNumber",
     "Programme",
     "Referral",
+    "ReplyTemplate",
     "Reporter",
     "Survey",
     "SurveyResponse",
     "User",
+    "UserSession",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import DDL, JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.functions import Function
 
 from cfm.extensions import db
 from cfm.models.types import Sealed, UTCDateTime, utcnow
@@ -95,9 +97,15 @@ class Case(SealableText, db.Model):  # type: ignore[name-defined]
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True, default=None)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     closure_method: Mapped[str | None] = mapped_column(String(32), default=None)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)  # last overdue reminder
+    # Set by `cfm purge` once personal data and free text are stripped (cfm/services/retention.py, issue 8).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Optimistic locking (issue 8): every UPDATE of the row bumps it and is refused (StaleDataError) when the row
+    # changed since it was read; officers' forms carry the version they saw (cfm.services.triage.StaleCase).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     programme: Mapped[Programme] = relationship()
     reporter: Mapped[Reporter | None] = relationship()
@@ -105,6 +113,8 @@ class Case(SealableText, db.Model):  # type: ignore[name-defined]
     messages: Mapped[list[Message]] = relationship(
         back_populates="case", order_by="Message.created_at, Message.id", cascade="all, delete-orphan"
     )
+
+    __mapper_args__ = {"version_id_col": version}
 
     @property
     def is_restricted(self) -> bool:
@@ -131,3 +141,43 @@ class Message(SealableText, db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="messages")
+
+
+# --- full-text search (issue 6; queried by cfm/services/search.py) --------------------------------------------
+# Only text_plain (general cases) is indexed: sealed text never reaches an index. The migration
+# 5e4c1f7a9b21_full_text_search.py creates the same objects on a database built by `cfm init-db`.
+FTS_CONFIG = "simple"  # no stemming: multilingual (Arabic, Dari, Amharic... as written)
+FTS_TABLES = ("case_fts", "message_fts")
+TRIGRAM = sqlite3.sqlite_version_info >= (3, 34)
+SQLITE_TOKENIZER = "trigram" if TRIGRAM else "unicode61 remove_diacritics 2"
+
+
+def search_vector(text_column: Any) -> Function[Any]:
+    """The tsvector of the GIN indexes (PostgreSQL); a query must use this same expression to use them."""
+    return func.to_tsvector(text(f"'{FTS_CONFIG}'::regconfig"), func.coalesce(text_column, text("''::text")))
+
+
+def sqlite_fts_ddl(table: str, fts: str, tokenizer: str = SQLITE_TOKENIZER) -> list[str]:
+    """FTS5 external-content table over table.text_plain, and the triggers that keep it in sync.
+
+    Rows are indexed only while text_plain holds text; moving text to text_sealed (a case becoming restricted)
+    removes it from the index, moving it back adds it again.
+    """
+    delete = f"INSERT INTO {fts}({fts}, rowid, text_plain) SELECT 'delete', old.id, old.text_plain"
+    insert = f"INSERT INTO {fts}(rowid, text_plain) SELECT new.id, new.text_plain"
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5(text_plain, content='{table}', content_rowid='id', "
+        f"tokenize='{tokenizer}')",
+        f'CREATE TRIGGER {fts}_ai AFTER INSERT ON "{table}" BEGIN {insert} WHERE new.text_plain IS NOT NULL; END',
+        f'CREATE TRIGGER {fts}_ad AFTER DELETE ON "{table}" BEGIN {delete} WHERE old.text_plain IS NOT NULL; END',
+        f'CREATE TRIGGER {fts}_au AFTER UPDATE OF id, text_plain ON "{table}" BEGIN '
+        f"{delete} WHERE old.text_plain IS NOT NULL; {insert} WHERE new.text_plain IS NOT NULL; END",
+    ]
+
+
+for _model, _fts in ((Case, "case_fts"), (Message, "message_fts")):
+    Index(f"ix_{_model.__tablename__}_text_plain_fts", search_vector(_model.text_plain), postgresql_using="gin").ddl_if(
+        dialect="postgresql"
+    )
+    for _statement in sqlite_fts_ddl(_model.__tablename__, _fts):
+        event.listen(_model.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))

@@ -39,6 +39,8 @@ class User(db.Model):  # type: ignore[name-defined]
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str | None] = mapped_column(String(16), default=None)
     totp_secret: Mapped[str | None] = mapped_column(Sealed, default=None)
+    # The last TOTP time step accepted: a code is never accepted twice (ASVS V2.8.4 / V4.3.1, issue 8).
+    totp_last_step: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
@@ -78,3 +80,16 @@ class User(db.Model):  # type: ignore[name-defined]
     def get_id(self) -> str:
         """Session identifier."""
         return str(self.id)
+
+
+class UserSession(db.Model):  # type: ignore[name-defined]
+    """A console sign-in held server-side: the cookie carries a random id, the table its hash (issue 8, V3.3)."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -12,13 +12,14 @@ import hashlib
 import logging
 import os
 from collections import Counter
+from collections.abc import Collection
 from typing import Final, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cfm.extensions import db
-from cfm.models import Case, Message, Programme
+from cfm.models import Case, Message, Programme, User
 from cfm.services import audit
 from cfm.services.intake import IntakeUnavailable, resolve_programme, submit
 from channels.base import ChannelError, IntakeRequest
@@ -40,6 +41,9 @@ class RowResult:
     reference: str | None = None
     code: str | None = None
     reason: str | None = None
+    # The queue a created case landed in, so that a page can say "sent to the focal points" without reading it.
+    queue: str | None = None
+    field: str | None = None  # the column a rejection is about, when it is about one
 
 
 @dataclasses.dataclass
@@ -70,34 +74,48 @@ def import_transcripts(
     fmt: str | None = None,
     programme: str | None = None,
     dry_run: bool = False,
+    actor: User | None = None,
+    allowed_programmes: Collection[str] | None = None,
 ) -> ImportReport:
-    """Import a transcript file; `programme` (a slug) applies to rows that name none. ChannelError for the file."""
+    """Import a transcript file; `programme` (a slug) applies to rows that name none. ChannelError for the file.
+
+    `allowed_programmes` (slugs; None: any) scopes an upload from the console to its user's programmes: a row
+    that lands anywhere else is rejected. `actor` is named in the audit event.
+    """
     if (
         programme is not None
         and db.session.scalars(select(Programme.id).where(Programme.slug == programme)).first() is None
-    ):
+    ) or (programme is not None and allowed_programmes is not None and programme not in allowed_programmes):
         raise ChannelError("unknown_programme", f"Unknown programme: {programme}.", field="programme")
     batch = parse_transcripts(data, filename=filename, fmt=fmt)
     report = ImportReport(format=batch.format, dry_run=dry_run, ignored_columns=list(batch.ignored_columns))
     for error in batch.errors:
         outcome: Outcome = "duplicate" if error.code == "duplicate" else "rejected"
-        report.rows.append(RowResult(error.row, outcome, error.transcript_id, code=error.code, reason=error.message))
+        report.rows.append(
+            RowResult(error.row, outcome, error.transcript_id, code=error.code, reason=error.message, field=error.field)
+        )
     for row, request in batch.requests:
         if programme is not None and request.programme is None:
             request = dataclasses.replace(request, programme=programme)
-        report.rows.append(_import_row(row, request, dry_run))
+        report.rows.append(_import_row(row, request, dry_run, allowed_programmes))
     report.rows.sort(key=lambda result: result.row)
     counts = report.counts()
     log.info("transcript import%s: %s", " (dry run)" if dry_run else "", counts)
     if not dry_run:
-        _audit(data, filename, report)
+        _audit(data, filename, report, actor)
     return report
 
 
-def _import_row(row: int, request: IntakeRequest, dry_run: bool) -> RowResult:
+def _import_row(
+    row: int, request: IntakeRequest, dry_run: bool, allowed_programmes: Collection[str] | None = None
+) -> RowResult:
     """One row: a duplicate of an earlier import, created (or would be), or rejected with the reason."""
     transcript_id = request.provider_id
     try:
+        if allowed_programmes is not None and resolve_programme(request).slug not in allowed_programmes:
+            return RowResult(
+                row, "rejected", transcript_id, code="programme_not_allowed", reason="Not one of your programmes."
+            )
         existing = _existing_reference(transcript_id)
         if existing is not None:
             return RowResult(row, "duplicate", transcript_id, existing, "duplicate", "Already imported.")
@@ -106,13 +124,13 @@ def _import_row(row: int, request: IntakeRequest, dry_run: bool) -> RowResult:
             return RowResult(row, "would_create", transcript_id)
         result = submit(request)
     except ChannelError as exc:
-        return RowResult(row, "rejected", transcript_id, code=exc.code, reason=exc.message)
+        return RowResult(row, "rejected", transcript_id, code=exc.code, reason=exc.message, field=exc.field)
     except (IntakeUnavailable, SQLAlchemyError):
         db.session.rollback()
         return RowResult(row, "failed", transcript_id, code="unavailable", reason="The database is unavailable.")
     if not result.created:
         return RowResult(row, "duplicate", transcript_id, result.case.reference, "duplicate", "Already imported.")
-    return RowResult(row, "created", transcript_id, result.case.reference)
+    return RowResult(row, "created", transcript_id, result.case.reference, queue=result.case.queue)
 
 
 def _existing_reference(transcript_id: str | None) -> str | None:
@@ -127,11 +145,12 @@ def _existing_reference(transcript_id: str | None) -> str | None:
     return db.session.scalars(query).first()
 
 
-def _audit(data: bytes, filename: str | None, report: ImportReport) -> None:
+def _audit(data: bytes, filename: str | None, report: ImportReport, actor: User | None = None) -> None:
     """One audit event per import: the file's digest, its name and the counts (never its content)."""
     try:
         audit.record(
             "transcripts.import",
+            actor=actor,
             object_type="import",
             object_ref=hashlib.sha256(data).hexdigest()[:16],
             details={"file": os.path.basename(filename) if filename else None, **report.counts()},

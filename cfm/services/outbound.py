@@ -33,7 +33,12 @@ PENDING: Final = "pending"  # stored, waiting for the job
 RETRYING: Final = "retrying"  # Twilio could not take it yet; the job will try again
 NOT_SENT: Final = "not_sent"  # refused before sending: opted out, no consent, no number
 FAILED: Final = "failed"
-# Later states never go back to earlier ones (Twilio's callbacks can arrive out of order).
+# Later states never go back to earlier ones (Twilio's callbacks can arrive out of order, and are retried).
+# Twilio's order: accepted/scheduled/queued -> sending -> sent -> delivered | undelivered | failed (-> read, WhatsApp).
+# A late report never undoes a later one (`sent` after `delivered` is ignored). Among the final states, a delivery
+# confirmation outranks a failure (issue 8): `failed` or `undelivered` after `delivered` is a stale or reordered
+# callback (Twilio fails a message before it reaches the carrier, and a carrier receipt of delivery is positive
+# evidence), while `delivered` after `undelivered` is a late receipt of a real delivery, and it wins.
 _RANK: Final[dict[str, int]] = {
     PENDING: 0,
     RETRYING: 0,
@@ -42,12 +47,12 @@ _RANK: Final[dict[str, int]] = {
     "queued": 1,
     "sending": 2,
     "sent": 3,
-    "delivered": 4,
     "undelivered": 4,
     "failed": 4,
     "canceled": 4,
     NOT_SENT: 4,
-    "read": 5,
+    "delivered": 5,
+    "read": 6,
 }
 
 

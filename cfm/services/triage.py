@@ -4,16 +4,25 @@ Every action re-checks that the actor may see the case (access.get_visible_case)
 case's history and an audit event (who, when, what; the reason itself is sealed in the CaseEvent, and the audit
 event carries its SHA-256 so that the log stays tamper-evident without holding words that may name people),
 then commits. Views stay thin (shared/DESIGN.md: "Indico: state changes go through service functions").
+
+Optimistic locking (issue 8): the actions that change the case row (assign, status, category, referral) take the
+version of the case the officer saw and refuse with StaleCase when it has moved on; a write that races past that
+check fails its flush (Case.version is the mapper's version_id_col) and is refused the same way. Notes, replies,
+views and delivery callbacks only add or change other rows, so they never make an officer's form stale.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from cfm.extensions import db
 from cfm.models import Case, CaseEvent, CaseNote, Referral, User
@@ -39,6 +48,9 @@ DEFAULT_PLATFORM = "misconduct_reporting"
 MAX_REASON = 2000
 MAX_NOTE = 10000
 MAX_REFERRAL_ID = 128
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class TriageError(ValueError):
@@ -47,6 +59,34 @@ class TriageError(ValueError):
 
 class CaseNotVisible(LookupError):
     """The actor may not see this case: the view answers 404."""
+
+
+class StaleCase(TriageError):
+    """The case changed since the officer read it (optimistic locking, issue 8): nothing was written."""
+
+    def __init__(self) -> None:
+        super().__init__(_("Someone else changed this case while you were reading it: reload to see their change."))
+
+
+def _check_version(case: Case, expected_version: int | None) -> None:
+    """Refuse when the form was filled in on an older version of the case (None: the caller did not say)."""
+    if expected_version is not None and expected_version != case.version:
+        raise StaleCase()
+
+
+def _stale_safe(action: Callable[P, R]) -> Callable[P, R]:
+    """A concurrent write that wins the race between our check and our flush surfaces as StaleCase, rolled back."""
+
+    @functools.wraps(action)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return action(*args, **kwargs)
+        except StaleDataError:
+            db.session.rollback()
+            log.info("%s: refused, the case changed concurrently", action.__name__)
+            raise StaleCase() from None
+
+    return wrapper
 
 
 def _check_visible(case: Case, actor: User) -> None:
@@ -108,9 +148,18 @@ def can_assign_others(actor: User, case: Case) -> bool:
     return "supervisor" in roles if case.queue == QUEUE_GENERAL else "focal_point" in roles
 
 
-def assign(case: Case, assignee: User | None, *, actor: User, reason: str | None = None) -> CaseEvent:
+@_stale_safe
+def assign(
+    case: Case,
+    assignee: User | None,
+    *,
+    actor: User,
+    reason: str | None = None,
+    expected_version: int | None = None,
+) -> CaseEvent:
     """Assign or unassign; anyone may take an unassigned case or hand back their own, only leads reassign."""
     _check_visible(case, actor)
+    _check_version(case, expected_version)
     reason = _reason(reason, required=False)
     current = case.assignee
     if assignee is not None and assignee.id == (current.id if current else None):
@@ -146,11 +195,19 @@ def next_statuses(case: Case) -> tuple[str, ...]:
     return TRANSITIONS.get(case.status, ())
 
 
+@_stale_safe
 def change_status(
-    case: Case, status: str, *, actor: User, reason: str | None = None, closure_method: str | None = None
+    case: Case,
+    status: str,
+    *,
+    actor: User,
+    reason: str | None = None,
+    closure_method: str | None = None,
+    expected_version: int | None = None,
 ) -> CaseEvent:
     """Move a case along the workflow; closing records how the loop was closed with the person."""
     _check_visible(case, actor)
+    _check_version(case, expected_version)
     if status not in STATUSES or status not in next_statuses(case):
         raise TriageError(_("This status change is not part of the workflow."))
     reason = _reason(reason, required=False)
@@ -175,13 +232,17 @@ def change_status(
 # --- category corrections -------------------------------------------------------------------------------------
 
 
-def reclassify(case: Case, category: str, *, actor: User, reason: str | None) -> CaseEvent:
+@_stale_safe
+def reclassify(
+    case: Case, category: str, *, actor: User, reason: str | None, expected_version: int | None = None
+) -> CaseEvent:
     """Correct the category (the classifier's training signal); move the case between queues when it must.
 
     Anyone who can open a case may move it INTO the restricted queue (its text and thread are sealed at once and
     the case leaves the officer's sight); only a focal point may move one OUT (shared/DESIGN.md, "Routing").
     """
     _check_visible(case, actor)
+    _check_version(case, expected_version)
     if category not in CATEGORIES:
         raise TriageError(_("Unknown category."))
     reason = _reason(reason, required=True)
@@ -258,11 +319,19 @@ def add_note(case: Case, body: str, *, actor: User) -> CaseNote:
     return note
 
 
+@_stale_safe
 def refer(
-    case: Case, referral_id: str, referred_on: date, *, actor: User, platform: str = DEFAULT_PLATFORM
+    case: Case,
+    referral_id: str,
+    referred_on: date,
+    *,
+    actor: User,
+    platform: str = DEFAULT_PLATFORM,
+    expected_version: int | None = None,
 ) -> Referral:
     """Record a restricted case's referral to the misconduct-reporting platform, with that platform's id."""
     _check_visible(case, actor)
+    _check_version(case, expected_version)
     if case.queue not in (QUEUE_RESTRICTED, QUEUE_PENDING) or not can_see_restricted(actor):
         raise TriageError(_("Only restricted cases are referred to the misconduct-reporting platform."))
     referral_id = (referral_id or "").strip()

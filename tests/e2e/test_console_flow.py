@@ -376,3 +376,29 @@ def test_enrolment_shows_a_scannable_qr_code(server: Served, browser: Any) -> No
         assert db.session.scalars(select(User.totp_secret).where(User.email == email)).one() == secret
     context.close()
     assert problems == []
+
+
+def test_hotline_operator_enters_an_arabic_call_and_reads_out_the_code(server: Served, browser: Any) -> None:
+    import re
+
+    base = server.url
+    context, page, problems = _page(browser, base)
+    _sign_in(page, base, "grace.officer@example.org")
+    page.click("a.tab-hotline")
+    expect(page).to_have_url(f"{base}/console/hotline/new")
+    expect(page.locator("#text")).to_be_focused()  # the operator types at once
+    expect(page.locator("#programme")).to_have_value("kenya")
+    expect(page.locator("#consent")).not_to_be_checked()
+    page.keyboard.type("متى موعد رحلتنا إلى كندا؟ لم يخبرنا أحد بالتاريخ")
+    page.select_option("#language", "ar")
+    _shot(page, "hotline-call")
+    page.click(".hotline-submit")
+    expect(page.locator(".hotline-code")).to_have_text(re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}$"))
+    expect(page.locator(".hotline-ack")).to_have_attribute("lang", "ar")
+    expect(page.locator(".hotline-ack")).to_have_attribute("dir", "rtl")
+    _shot(page, "hotline-done")
+    page.keyboard.press("Enter")  # "Next call" has the focus
+    expect(page.locator("#text")).to_be_focused()
+    expect(page.locator("#text")).to_have_value("")
+    context.close()
+    assert problems == []

@@ -1,0 +1,166 @@
+"""The console at scale: queue page, a filtered page, a full-text search and the dashboard, timed through the
+Flask app for a signed-in officer over many generated cases, with the query plans that make them fast.
+
+The officer works on one of four programmes (a quarter of the cases), as officers do. Server time is the time
+the app takes to answer the request in-process (Flask's test client: no network, no browser).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from benchmarks.common import Figure, emit
+
+PASSWORD = "bench-officer-password-1"  # noqa: S105  (a generated benchmark account in a throw-away database)
+PLANS = Path(__file__).resolve().parent / "PLANS.md"
+
+
+@dataclasses.dataclass
+class Settings:
+    """Case counts and how many timed requests per page."""
+
+    postgresql_cases: int = 1_000_000
+    sqlite_cases: int = 200_000
+    requests: int = 60
+
+
+QUICK = Settings(postgresql_cases=100_000, sqlite_cases=40_000, requests=20)
+FULL = Settings()
+PAGES = {
+    "queue": "/console/queue/general",
+    "filtered": "/console/queue/general?category=service_complaint&channel=sms&status=all",
+    "search": "/console/queue/general?q=documents",
+    "dashboard": "/console/dashboard",
+}
+FLOORS_MS = {"postgresql": 150.0, "sqlite": 300.0}
+
+
+def _app(database_url: str) -> Any:
+    """The app on the benchmark database, migrated, with an officer of the first programme."""
+    from cfm import create_app
+    from cfm.services.admin import upgrade_schema
+    from cfm.services.crypto import generate_keys
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            **generate_keys(),
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "SESSION_COOKIE_SECURE": False,
+        }
+    )
+    with app.app_context():
+        upgrade_schema()
+    return app
+
+
+def _officer(app: Any) -> None:
+    """An officer of the kenya programme (created after the generator made the programmes)."""
+    from cfm.services.admin import create_user
+
+    with app.app_context():
+        create_user("officer@bench.invalid", PASSWORD, ["officer"], ["kenya"])
+
+
+def _statements(app: Any, client: Any, path: str) -> list[tuple[str, Any]]:
+    """The SQL statements (with parameters) one request runs."""
+    from cfm.extensions import db
+
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        client.get(path)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def _explain(app: Any, statement: str, parameters: Any) -> str:
+    """EXPLAIN ANALYZE (PostgreSQL) or EXPLAIN QUERY PLAN (SQLite) of one statement."""
+    from cfm.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+        prefix = "EXPLAIN (ANALYZE, COSTS OFF) " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(prefix + statement, parameters)
+            rows = cursor.fetchall()
+        finally:
+            raw.rollback()
+            raw.close()
+    return "\n".join(" | ".join(str(v) for v in row) for row in rows)
+
+
+def run(backend: str, database_url: str, settings: Settings, plans: list[str]) -> list[Figure]:
+    """Generate the cases, sign in, time every page; add the slowest statements' plans to `plans`."""
+    from benchmarks.generate import generate
+
+    app = _app(database_url)
+    n = settings.postgresql_cases if backend == "postgresql" else settings.sqlite_cases
+    started = time.perf_counter()
+    counts = generate(app, n)
+    generated = time.perf_counter() - started
+    _officer(app)
+    figures = [emit(Figure(f"console.{backend}.generate_cases", counts["cases"] / generated, "cases/s"))]
+    client = app.test_client()
+    response = client.post("/console/login", data={"email": "officer@bench.invalid", "password": PASSWORD})
+    if response.status_code != 302:
+        raise RuntimeError(f"the benchmark officer could not sign in ({response.status_code})")
+    plans.append(f"## {backend}, {counts['cases']:,} cases\n")
+    for name, path in PAGES.items():
+        for _ in range(3):
+            warm = client.get(path)
+        failures = 0 if warm.status_code == 200 else 1
+        timings = []
+        for _ in range(settings.requests):
+            started = time.perf_counter()
+            answer = client.get(path)
+            timings.append((time.perf_counter() - started) * 1000)
+            failures += answer.status_code != 200
+        p95 = statistics.quantiles(timings, n=20, method="inclusive")[-1]
+        figures.append(
+            emit(
+                Figure(
+                    f"console.{backend}.{name}_p95",
+                    p95,
+                    "ms",
+                    floor=FLOORS_MS[backend],
+                    higher_is_better=False,
+                    note=f"{counts['cases']:,} cases, median {statistics.median(timings):.1f} ms",
+                    failures=failures,
+                )
+            )
+        )
+        statements = _statements(app, client, path)
+        timed = []
+        for statement, parameters in statements:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            began = time.perf_counter()
+            plan = _explain(app, statement, parameters)
+            timed.append((time.perf_counter() - began, statement, plan))
+        timed.sort(key=lambda item: item[0], reverse=True)
+        plans.append(f"### {name}: `{path}` ({len(statements)} statements; the two slowest)\n")
+        for took, statement, plan in timed[:2]:
+            plans.append(f"```sql\n{statement.strip()}\n```\n{took * 1000:.1f} ms to explain\n```\n{plan}\n```\n")
+    return figures
+
+
+def write_plans(plans: list[str]) -> None:
+    """benchmarks/PLANS.md: the query plans behind the console figures."""
+    PLANS.write_text("# Query plans of the console benchmark\n\n" + "\n".join(plans), encoding="utf-8")

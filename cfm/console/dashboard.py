@@ -1,0 +1,163 @@
+"""GET /console/dashboard: aggregate figures and charts (issue 6); the figures come from cfm.services.dashboard."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from flask import g, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import format_date, format_decimal, format_timedelta, get_locale
+from flask_babel import gettext as _
+
+from cfm.console import bp, labels
+from cfm.console.views import _user
+from cfm.services import dashboard as figures_service
+from cfm.services.dashboard import Cell, Dashboard, Median, SurveyResult
+from channels.web import localised
+
+DIMENSION_TITLES = {
+    "category": lambda: _("Cases by category"),
+    "channel": lambda: _("Cases by channel"),
+    "language": lambda: _("Cases by language"),
+    "programme": lambda: _("Cases by programme"),
+    "status": lambda: _("Cases by status"),
+}
+DIMENSION_HEADS = {
+    "category": lambda: _("Category"),
+    "channel": lambda: _("Channel"),
+    "language": lambda: _("Language"),
+    "programme": lambda: _("Programme"),
+    "status": lambda: _("Status"),
+}
+
+
+def _language_name(code: str) -> str:
+    """A language code as a name in the console's language."""
+    locale = get_locale()
+    name = locale.languages.get(code) if locale is not None else None
+    return f"{name} ({code})" if name else code
+
+
+def _key_label(dimension: str, key: str, programme_names: dict[str, str]) -> str:
+    """The translated label of a breakdown key."""
+    if key == figures_service.UNKNOWN:
+        return _("Unknown")
+    if dimension == "category":
+        return labels.label(labels.CATEGORY_LABELS, key)
+    if dimension == "channel":
+        return labels.label(labels.CHANNEL_LABELS, key)
+    if dimension == "status":
+        return labels.label(labels.STATUS_LABELS, key)
+    if dimension == "programme":
+        return programme_names.get(key, key)
+    return _language_name(key)
+
+
+def _duration(median: Median) -> str:
+    """A median duration in words ('3 days'), or a dash."""
+    if median.seconds is None:
+        return "—"
+    return str(format_timedelta(timedelta(seconds=median.seconds), threshold=1.5))
+
+
+def _table(cells: list[Cell], names: list[str]) -> list[dict[str, Any]]:
+    """Rows for an accessible table: label, shown figure, and whether it is hidden."""
+    return [{"label": n, "display": c.display, "suppressed": c.suppressed} for c, n in zip(cells, names, strict=True)]
+
+
+def _survey_chart(survey: SurveyResult, locale: str) -> dict[str, Any]:
+    """One stacked bar per question: how many answered 1, 2, 3, 4, 5."""
+    questions = [localised(q.text, locale) for q in survey.questions]
+    datasets = []
+    for index, rating in enumerate(figures_service.RATING_VALUES):
+        datasets.append(
+            {
+                "label": str(rating),
+                "data": [q.cells[index].value for q in survey.questions],
+                "scale": index,
+            }
+        )
+    return {
+        "id": f"survey-{survey.slug}",
+        "kind": "stacked",
+        "title": localised(survey.title, locale),
+        "labels": questions,
+        "datasets": datasets,
+        "rows": [
+            {
+                "label": localised(q.text, locale),
+                "low": localised(q.low, locale) if q.low else "",
+                "high": localised(q.high, locale) if q.high else "",
+                "cells": [c.display for c in q.cells],
+                "answered": q.answered.display,
+                "mean": format_decimal(q.mean, format="0.0") if q.mean is not None else "—",
+            }
+            for q in survey.questions
+        ],
+        "responses": survey.responses.display,
+    }
+
+
+def charts(data: Dashboard) -> list[dict[str, Any]]:
+    """Every chart with its labels and figures (None where suppressed), in page order."""
+    if not data.allowed:
+        return []
+    locale = str(get_locale() or "en")
+    weeks = [format_date(date.fromisoformat(c.key), "d MMM") for c in data.weeks]
+    result: list[dict[str, Any]] = [
+        {
+            "id": "weeks",
+            "kind": "line",
+            "title": _("Cases received per week"),
+            "head": _("Week starting"),
+            "labels": weeks,
+            "datasets": [{"label": _("Cases"), "data": figures_service.figures(data.weeks)}],
+            "table": _table(data.weeks, [format_date(date.fromisoformat(c.key)) for c in data.weeks]),
+        }
+    ]
+    names = {p.slug: p.name for p in data.programmes}
+    for dimension in figures_service.DIMENSIONS:
+        cells = data.breakdowns.get(dimension, [])
+        if dimension == "programme" and len(data.programmes) < 2:
+            continue  # one programme: the chart would repeat the total
+        shown = [_key_label(dimension, c.key, names) for c in cells]
+        result.append(
+            {
+                "id": dimension,
+                "kind": "bar",
+                "horizontal": dimension in ("category", "status", "programme", "language"),
+                "title": DIMENSION_TITLES[dimension](),
+                "head": DIMENSION_HEADS[dimension](),
+                "labels": shown,
+                "datasets": [{"label": _("Cases"), "data": figures_service.figures(cells)}],
+                "table": _table(cells, shown),
+            }
+        )
+    result.extend(_survey_chart(survey, locale) for survey in data.surveys)
+    return result
+
+
+@bp.route("/dashboard")
+def dashboard() -> ResponseReturnValue:
+    """Figures for the user's programmes; report viewers see aggregates only, focal points a restricted count."""
+    user = _user()
+    filters = figures_service.DashboardFilters.from_args(request.args)
+    data = figures_service.build(user, filters)
+    li = g.get("localeinfo")
+    settings = {
+        "rtl": bool(li and li.rtl),
+        "locale": li.language_tag if li else "en",
+        "hidden": _("<5"),
+        "gaps": _("Weeks with fewer than 5 cases are left out of the line; the table lists every week."),
+        "table": _("Numbers"),
+    }
+    return render_template(
+        "console/dashboard.html",
+        d=data,
+        charts=charts(data),
+        settings=settings,
+        first_response=_duration(data.first_response),
+        closure=_duration(data.closure),
+        current_tab="dashboard",
+    )

@@ -1,0 +1,437 @@
+"""Dashboard figures (issue 6): counts, medians and survey ratings computed by the database, never case by case.
+
+Rules, decided here and tested in tests/cfm/console/test_dashboard.py:
+- Every case figure is built on access.visible_cases(user, purpose="aggregate") and then narrowed to the GENERAL
+  queue: all breakdowns (week, category, channel, language, programme, status) and both medians are over general
+  cases only, so restricted cases never mix into figures that officers or report viewers see.
+- The restricted queue appears as one tile, "N open, M overdue" (restricted and awaiting classification, as on
+  the queue tab), and only for focal points, of their programmes; it follows the programme filter, not the dates
+  (it is the queue's current state). It is never broken down.
+- Users who may not open the general cases themselves (report viewers, focal points without an officer role) get
+  small-number suppression: a count from 1 to 4 is shown as "<5"; when a breakdown has exactly one such cell, the
+  next smallest cell is hidden too, so that it cannot be worked out from the total. Medians over fewer than
+  five cases are hidden for them as well.
+- Survey results are the distributions of the structured rating answers (1-5) of the surveys of the user's
+  programmes; free-text answers are never read here (they live in cases, sealed when restricted).
+- Roles that read nothing (an admin without a reading role) get an empty dashboard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
+
+from cfm.extensions import db
+from cfm.models import Case, CaseEvent, Message, Programme, Survey, SurveyResponse, User
+from cfm.models.case import QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED
+from cfm.models.types import utcnow
+from cfm.services.access import GENERAL_READERS, can_see_restricted, visible_cases
+from channels.web import RATING_VALUES, SurveyDefinition
+
+READERS = ("officer", "supervisor", "focal_point", "report_viewer")
+SUPPRESS_BELOW = 5
+DEFAULT_WEEKS = 12
+MAX_DAYS = 5 * 366  # a longer range is cut to this (one chart bar per week stays readable)
+DIMENSIONS = ("category", "channel", "language", "programme", "status")
+UNKNOWN = "unknown"
+
+
+# --- dialect helpers -----------------------------------------------------------------------------------------
+
+
+def _dialect() -> str:
+    """The name of the database dialect in use."""
+    return str(db.session.get_bind().dialect.name)
+
+
+def week_start(column: Any, dialect: str | None = None) -> ColumnElement[str]:
+    """The Monday (UTC) of the week of a timestamp, as 'YYYY-MM-DD', on PostgreSQL and SQLite alike."""
+    if (dialect or _dialect()) == "postgresql":
+        return func.to_char(func.date_trunc("week", func.timezone("UTC", column)), "YYYY-MM-DD")
+    # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff': 'weekday 0' moves to the coming Sunday (or stays on one).
+    return func.date(column, "weekday 0", "-6 days")
+
+
+def seconds_between(end: Any, start: Any, dialect: str | None = None) -> ColumnElement[float]:
+    """end - start in seconds, computed by the database."""
+    if (dialect or _dialect()) == "postgresql":
+        return func.extract("epoch", end) - func.extract("epoch", start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def median(values: Select[Any], expression: ColumnElement[Any]) -> tuple[float | None, int]:
+    """The median of `expression` over the rows of `values` (NULLs left out) and how many rows had one.
+
+    PostgreSQL: percentile_cont. SQLite: count, then ORDER BY the expression and read the one or two middle rows
+    with LIMIT/OFFSET: the database sorts, at most two values come back.
+    """
+    rows = values.where(expression.is_not(None)).subquery()
+    value = rows.c.value
+    if _dialect() == "postgresql":
+        count, result = db.session.execute(
+            select(func.count(), func.percentile_cont(0.5).within_group(value)).select_from(rows)
+        ).one()
+        return (float(result) if result is not None else None), int(count)
+    n = int(db.session.scalar(select(func.count()).select_from(rows)) or 0)
+    if n == 0:
+        return None, 0
+    middle = list(db.session.scalars(select(value).order_by(value).limit(2 - n % 2).offset((n - 1) // 2)))
+    return sum(float(v) for v in middle) / len(middle), n
+
+
+# --- what the user asked for ---------------------------------------------------------------------------------
+
+
+def monday(day: date) -> date:
+    """The Monday of the week of a day."""
+    return day - timedelta(days=day.weekday())
+
+
+@dataclasses.dataclass(frozen=True)
+class DashboardFilters:
+    """Programme (slug, '' for all of the user's) and an inclusive date range, by default the last 12 weeks."""
+
+    programme: str
+    date_from: date
+    date_to: date
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str], today: date | None = None) -> DashboardFilters:
+        """Parse the query string; malformed values fall back to the defaults, never an error."""
+        today = today or utcnow().date()
+
+        def day(name: str) -> date | None:
+            try:
+                return date.fromisoformat(str(args.get(name, "")))
+            except ValueError:
+                return None
+
+        date_to = day("to") or today
+        date_from = day("from") or monday(date_to) - timedelta(weeks=DEFAULT_WEEKS - 1)
+        if date_from > date_to:
+            date_from, date_to = date_to, date_from
+        date_from = max(date_from, date_to - timedelta(days=MAX_DAYS))
+        return cls(str(args.get("programme", ""))[:64], date_from, date_to)
+
+    def args(self) -> dict[str, str]:
+        """Query-string arguments (for links and the form)."""
+        values = {"programme": self.programme, "from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
+        return {k: v for k, v in values.items() if v}
+
+    @property
+    def start(self) -> datetime:
+        """First instant of the range (UTC)."""
+        return datetime.combine(self.date_from, time(), UTC)
+
+    @property
+    def end(self) -> datetime:
+        """First instant after the range (UTC)."""
+        return datetime.combine(self.date_to + timedelta(days=1), time(), UTC)
+
+    def weeks(self) -> list[str]:
+        """Every week (its Monday, ISO) the range touches, so that empty weeks show as 0."""
+        first, last = monday(self.date_from), monday(self.date_to)
+        return [(first + timedelta(weeks=i)).isoformat() for i in range((last - first).days // 7 + 1)]
+
+
+# --- results -------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One figure; `value` is None when suppressed (the real number never leaves this module then)."""
+
+    key: str
+    value: int | None
+
+    @property
+    def suppressed(self) -> bool:
+        """True when the figure is hidden."""
+        return self.value is None
+
+    @property
+    def display(self) -> str:
+        """The figure as shown: the number, or '<5'."""
+        return f"<{SUPPRESS_BELOW}" if self.value is None else str(self.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Median:
+    """A median duration in seconds over `n` cases; value None when there are none (or too few to show)."""
+
+    seconds: float | None
+    n: Cell
+
+
+@dataclasses.dataclass(frozen=True)
+class RatingQuestion:
+    """The distribution of answers 1-5 to one rating question."""
+
+    id: str
+    text: dict[str, str]
+    low: dict[str, str]
+    high: dict[str, str]
+    cells: list[Cell]
+    answered: Cell
+    mean: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SurveyResult:
+    """The rating questions of one survey (all of the user's programmes that publish it)."""
+
+    slug: str
+    title: dict[str, str]
+    responses: Cell
+    questions: list[RatingQuestion]
+
+
+@dataclasses.dataclass(frozen=True)
+class RestrictedTile:
+    """The restricted queue as a count only (focal points)."""
+
+    open: int
+    overdue: int
+
+
+@dataclasses.dataclass
+class Dashboard:
+    """Everything the page shows."""
+
+    allowed: bool
+    suppressed: bool
+    filters: DashboardFilters
+    programmes: list[Programme]
+    total: Cell = Cell("total", 0)
+    weeks: list[Cell] = dataclasses.field(default_factory=list)
+    breakdowns: dict[str, list[Cell]] = dataclasses.field(default_factory=dict)
+    first_response: Median = Median(None, Cell("n", 0))
+    closure: Median = Median(None, Cell("n", 0))
+    closed: Cell = Cell("closed", 0)
+    surveys: list[SurveyResult] = dataclasses.field(default_factory=list)
+    restricted: RestrictedTile | None = None
+
+
+# --- suppression ---------------------------------------------------------------------------------------------
+
+
+def suppress(counts: list[tuple[str, int]], *, active: bool) -> list[Cell]:
+    """Cells of a breakdown; when active, 1-4 become '<5', plus the next smallest cell when only one is hidden."""
+    if not active:
+        return [Cell(key, n) for key, n in counts]
+    hidden = {i for i, (_key, n) in enumerate(counts) if 0 < n < SUPPRESS_BELOW}
+    if len(hidden) == 1:
+        others = sorted((n, i) for i, (_key, n) in enumerate(counts) if i not in hidden and n > 0)
+        if others:
+            hidden.add(others[0][1])
+    return [Cell(key, None if i in hidden else n) for i, (key, n) in enumerate(counts)]
+
+
+def _single(key: str, n: int, *, active: bool) -> Cell:
+    """One figure on its own, suppressed when small."""
+    return Cell(key, None if active and 0 < n < SUPPRESS_BELOW else n)
+
+
+# --- the figures ---------------------------------------------------------------------------------------------
+
+
+def can_read(user: User | None) -> bool:
+    """True when the user holds a role the dashboard serves."""
+    return bool(user and user.active and set(user.roles or []) & set(READERS))
+
+
+def needs_suppression(user: User) -> bool:
+    """Small numbers are hidden from everyone who may not open the general cases themselves."""
+    return not set(user.roles or []) & set(GENERAL_READERS)
+
+
+def programme_choices(user: User) -> list[Programme]:
+    """The programmes the user works on (none assigned = all), by name."""
+    programmes = list(user.programmes) or list(db.session.scalars(select(Programme)))
+    return sorted(programmes, key=lambda p: p.name)
+
+
+def _scope(programmes: list[Programme], filters: DashboardFilters) -> list[int]:
+    """Ids of the programmes the figures cover: the chosen one if it is the user's, else all the user's."""
+    chosen = [p.id for p in programmes if p.slug == filters.programme]
+    return chosen or [p.id for p in programmes]
+
+
+def general_cases(user: User, filters: DashboardFilters, scope: list[int]) -> Select[tuple[Case]]:
+    """The general cases the figures count: visible to the user, in the programmes and the date range."""
+    return visible_cases(user, purpose="aggregate").where(
+        Case.queue == QUEUE_GENERAL,
+        Case.programme_id.in_(scope),
+        Case.received_at >= filters.start,
+        Case.received_at < filters.end,
+    )
+
+
+def _grouped(base: Select[tuple[Case]], column: ColumnElement[Any]) -> list[tuple[Any, int]]:
+    """(value, count) rows of one GROUP BY over the base query."""
+    query = base.with_only_columns(column.label("key"), func.count().label("n")).group_by(column).order_by(column)
+    return [(key, int(n)) for key, n in db.session.execute(query)]
+
+
+def _breakdowns(base: Select[tuple[Case]], programmes: list[Programme]) -> dict[str, list[tuple[str, int]]]:
+    """Counts per category, channel, language, programme and status, largest first.
+
+    One GROUP BY over the five columns together (one pass over the cases, on both backends); the database returns
+    one row per combination that occurs (a few hundred at most in practice, never one per case), folded here.
+    """
+    slugs = {p.id: p.slug for p in programmes}
+    columns = (Case.category, Case.channel, Case.language, Case.programme_id, Case.status)
+    query = base.with_only_columns(*columns, func.count().label("n")).group_by(*columns)
+    totals: dict[str, dict[str, int]] = {name: {} for name in DIMENSIONS}
+    for *keys, n in db.session.execute(query):
+        for name, key in zip(DIMENSIONS, keys, strict=True):
+            if name == "programme":
+                key = slugs.get(key, str(key))
+            label = str(key) if key else UNKNOWN
+            totals[name][label] = totals[name].get(label, 0) + int(n)
+    return {name: sorted(counts.items(), key=lambda item: (-item[1], item[0])) for name, counts in totals.items()}
+
+
+def _first_responses() -> Any:
+    """Per case, the time of the first outbound message or the first status change away from 'new'."""
+    events = union_all(
+        select(Message.case_id.label("case_id"), Message.created_at.label("at")).where(Message.direction == "outbound"),
+        select(CaseEvent.case_id.label("case_id"), CaseEvent.created_at.label("at")).where(
+            CaseEvent.kind == "status", CaseEvent.old_value == "new"
+        ),
+    ).subquery()
+    return (
+        select(events.c.case_id, func.min(events.c.at).label("at")).group_by(events.c.case_id).subquery("first_reply")
+    )
+
+
+def _medians(base: Select[tuple[Case]]) -> tuple[tuple[float | None, int], tuple[float | None, int]]:
+    """Median seconds from receipt to first response, and from receipt to closure."""
+    cases = base.with_only_columns(Case.id, Case.received_at, Case.closed_at).subquery("cases")
+    first = _first_responses()
+    to_first = seconds_between(first.c.at, cases.c.received_at)
+    first_rows = select(to_first.label("value")).select_from(cases.join(first, first.c.case_id == cases.c.id))
+    to_close = seconds_between(cases.c.closed_at, cases.c.received_at)
+    close_rows = select(to_close.label("value")).select_from(cases).where(cases.c.closed_at.is_not(None))
+    return median(first_rows, to_first), median(close_rows, to_close)
+
+
+def restricted_tile(user: User, scope: list[int]) -> RestrictedTile | None:
+    """Open and overdue cases of the restricted queue (with those awaiting classification), for focal points only."""
+    if not can_see_restricted(user):
+        return None
+    now = utcnow()
+    query = (
+        visible_cases(user, purpose="aggregate")
+        .where(
+            Case.queue.in_((QUEUE_RESTRICTED, QUEUE_PENDING)),
+            Case.programme_id.in_(scope),
+            Case.status != "closed",
+        )
+        .with_only_columns(
+            func.count().label("open"),
+            func.coalesce(func.sum(case((and_(Case.due_at.is_not(None), Case.due_at < now), 1), else_=0)), 0),
+        )
+    )
+    open_count, overdue = db.session.execute(query).one()
+    return RestrictedTile(int(open_count or 0), int(overdue or 0))
+
+
+def _survey_definitions(scope: list[int]) -> dict[str, list[SurveyDefinition]]:
+    """The stored definitions of the surveys of these programmes, by slug, newest version first."""
+    found: dict[str, list[SurveyDefinition]] = {}
+    query = select(Survey.definition).where(Survey.programme_id.in_(scope)).order_by(Survey.slug)
+    for raw in db.session.scalars(query):
+        try:
+            definition = SurveyDefinition.from_dict(raw)
+        except ValueError:
+            continue  # a definition that no longer parses has no questions to chart
+        found.setdefault(definition.slug, []).append(definition)
+    for definitions in found.values():
+        definitions.sort(key=lambda d: d.version, reverse=True)
+    return found
+
+
+def survey_results(scope: list[int], filters: DashboardFilters, *, active: bool) -> list[SurveyResult]:
+    """Rating distributions per survey and question, counted by the database."""
+    results = []
+    for slug, definitions in sorted(_survey_definitions(scope).items()):
+        responses = (
+            select(SurveyResponse)
+            .join(Survey, Survey.id == SurveyResponse.survey_id)
+            .where(
+                Survey.slug == slug,
+                SurveyResponse.programme_id.in_(scope),
+                SurveyResponse.received_at >= filters.start,
+                SurveyResponse.received_at < filters.end,
+            )
+        )
+        total = int(db.session.scalar(responses.with_only_columns(func.count())) or 0)
+        questions: dict[str, Any] = {}
+        for definition in reversed(definitions):  # newest last: its words win
+            questions.update({q.id: q for q in definition.questions if q.type == "rating"})
+        charted = []
+        for qid, question in questions.items():
+            value = SurveyResponse.answers[qid].as_integer()
+            counts = dict(_grouped(responses.where(value.in_(RATING_VALUES)), value))
+            answered = sum(counts.values())
+            mean = sum(int(k) * n for k, n in counts.items()) / answered if answered else None
+            hide_mean = active and answered < SUPPRESS_BELOW
+            charted.append(
+                RatingQuestion(
+                    id=qid,
+                    text=question.text,
+                    low=question.low,
+                    high=question.high,
+                    cells=suppress([(str(v), counts.get(v, 0)) for v in RATING_VALUES], active=active),
+                    answered=_single("answered", answered, active=active),
+                    mean=None if hide_mean else mean,
+                )
+            )
+        if charted:
+            results.append(SurveyResult(slug, definitions[0].title, _single(slug, total, active=active), charted))
+    return results
+
+
+def build(user: User, filters: DashboardFilters) -> Dashboard:
+    """The whole dashboard for this user and these filters."""
+    if not can_read(user):
+        return Dashboard(allowed=False, suppressed=True, filters=filters, programmes=[])
+    active = needs_suppression(user)
+    programmes = programme_choices(user)
+    scope = _scope(programmes, filters)
+    base = general_cases(user, filters, scope)
+    by_week = dict(_grouped(base, week_start(Case.received_at)))
+    weeks = [(week, int(by_week.get(week, 0))) for week in filters.weeks()]
+    total = sum(n for _week, n in weeks)
+    (first_s, first_n), (close_s, close_n) = _medians(base)
+
+    def shown(seconds: float | None, n: int) -> Median:
+        """A median, hidden from suppressed users when it rests on fewer than five cases."""
+        hidden = active and n < SUPPRESS_BELOW
+        return Median(None if hidden else seconds, _single("n", n, active=active))
+
+    return Dashboard(
+        allowed=True,
+        suppressed=active,
+        filters=filters,
+        programmes=programmes,
+        total=_single("total", total, active=active),
+        weeks=suppress(weeks, active=active),
+        breakdowns={name: suppress(rows, active=active) for name, rows in _breakdowns(base, programmes).items()},
+        first_response=shown(first_s, first_n),
+        closure=shown(close_s, close_n),
+        closed=_single("closed", close_n, active=active),
+        surveys=survey_results(scope, filters, active=active),
+        restricted=restricted_tile(user, scope),
+    )
+
+
+def figures(cells: Iterable[Cell]) -> list[int | None]:
+    """The values of cells for a chart (None where suppressed: no bar is drawn)."""
+    return [cell.value for cell in cells]
