@@ -299,7 +299,7 @@ _MAX_PREFIXES: Final = 4096
 
 
 def _prefixes(regex: str, k: int = 2) -> frozenset[str] | None:
-    """The strings of k characters a match can start with; a shorter one ends in _WILD (anything follows).
+    """The strings of k characters a match can start with (shorter where any character may follow).
 
     None when the set is too large or the regex cannot be analysed: the entry is then tried everywhere.
     """
@@ -359,7 +359,11 @@ def _prefixes(regex: str, k: int = 2) -> frozenset[str] | None:
         walk(list(p.parse(regex)), "")
     except Exception:  # OverflowError (too many prefixes), RecursionError, or a parser we do not know
         return None
-    return None if _WILD in out else frozenset(out)
+    # A prefix cut short by a wildcard ("ab" then any character) means: starts with "ab". Only an entry that
+    # may start with anything at all has no usable prefix.
+    if _WILD in out:
+        return None
+    return frozenset(pre.rstrip(_WILD) for pre in out)
 
 
 _Group = tuple[_Entry, ...]
@@ -412,7 +416,7 @@ def _table(entries: list[_Entry]) -> _Table:
         for pre in prefixes:
             if len(pre) == 2:
                 exact.setdefault(pre, []).append(entry)
-            else:  # pragma: no cover - a one-character pattern
+            else:  # one character, then any: "a[^ ]b" starts with "a"
                 first.setdefault(pre[:1], []).append(entry)
 
     def group(members: list[_Entry]) -> _Group:
@@ -458,6 +462,78 @@ def _prefilter(entries: list[_Entry]) -> Any:
     return automaton
 
 
+def required_strings(regex: str) -> frozenset[str] | None:
+    """Strings of which every match of regex contains at least one (the most selective set found); None if unknown."""
+    try:  # as in _prefixes: if the private parser changes, there is simply no gate
+        import importlib
+
+        c: Any = importlib.import_module("re._constants")
+        p: Any = importlib.import_module("re._parser")
+
+        def best(options: list[frozenset[str]]) -> frozenset[str] | None:
+            if not options:
+                return None
+            return max(options, key=lambda o: (min(map(len, o)), -len(o)))
+
+        def sequence(items: Any, depth: int = 0) -> frozenset[str] | None:
+            if depth > 20:
+                return None
+            options: list[frozenset[str]] = []
+            run = ""
+            for op, av in items:
+                if op is c.LITERAL:
+                    run += chr(av)
+                    continue
+                if run:
+                    options.append(frozenset([run]))
+                run = ""
+                found: frozenset[str] | None = None
+                if op is c.SUBPATTERN:
+                    found = sequence(av[-1], depth + 1)
+                elif op is c.ATOMIC_GROUP:
+                    found = sequence(av, depth + 1)
+                elif op is c.BRANCH:
+                    branches = [sequence(branch, depth + 1) for branch in av[1]]
+                    if all(b is not None for b in branches):
+                        found = frozenset().union(*branches)  # type: ignore[arg-type]
+                elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+                    found = sequence(av[2], depth + 1)
+                if found:
+                    options.append(found)
+            if run:
+                options.append(frozenset([run]))
+            return best(options)
+
+        return sequence(p.parse(regex))
+    except Exception:  # RecursionError, or a parser we do not know
+        return None
+
+
+def _gate(entries: list[_Entry]) -> Any:
+    """An automaton over every entry's required strings: a text with none of them cannot match (None: no gate)."""
+    if ahocorasick is None:
+        return None
+    automaton = ahocorasick.Automaton()
+    for entry in entries:
+        required = required_strings(entry.regex)
+        if not required:
+            return None
+        for text in required:
+            automaton.add_word(text, len(text))
+    if len(automaton):
+        automaton.make_automaton()
+    return automaton
+
+
+def may_match(gate: Any, form: str) -> bool:
+    """Whether form contains any entry's required string (False: no entry can match it)."""
+    if not len(gate):
+        return False
+    for _ in gate.iter(form):
+        return True
+    return False
+
+
 def candidate_starts(automaton: Any, form: str) -> set[int]:
     """Positions in form where some entry's start key occurs (where a match could begin)."""
     if not len(automaton):
@@ -474,6 +550,7 @@ class _Compiled:
     inside: _Table
     inside_chars: re.Pattern[str] | None
     prefilter: Any = None
+    gate: Any = None
 
 
 def _compile(entries: list[_Entry], prefilter: bool = True) -> _Compiled:
@@ -493,6 +570,7 @@ def _compile(entries: list[_Entry], prefilter: bool = True) -> _Compiled:
         inside,
         detector,
         _prefilter(entries) if prefilter else None,
+        _gate(entries) if prefilter else None,
     )
 
 
@@ -538,6 +616,8 @@ def _hits(text: str, lexicon: _Compiled | None = None) -> list[tuple[int, _Entry
     found: list[tuple[int, _Entry]] = []
     for form in _scan_forms(text):
         if not form:
+            continue
+        if lexicon.gate is not None and not may_match(lexicon.gate, form):
             continue
         if lexicon.prefilter is None:
             _hits_everywhere(lexicon, form, found)

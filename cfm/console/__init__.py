@@ -6,9 +6,5 @@ from flask import Blueprint
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-from cfm.console import views  # noqa: E402,F401  (registers the routes on bp)
-from cfm.console import hotline  # noqa: E402,F401
-from cfm.console import dashboard  # noqa: E402,F401
-from cfm.console import exports  # noqa: E402,F401
-from cfm.console import notices  # noqa: E402,F401
-from cfm.console import admin  # noqa: E402,F401
+# Importing the modules registers their routes on bp (and the admin sub-blueprint).
+from cfm.console import admin, dashboard, exports, hotline, notices, views  # noqa: E402,F401,I001

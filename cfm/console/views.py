@@ -331,6 +331,8 @@ def index() -> ResponseReturnValue:
         return redirect(url_for("console.queue", tab=tabs[0]))
     if _user().has_role("report_viewer"):
         return redirect(url_for("console.dashboard"))  # report viewers land on the dashboard (issue 6)
+    if _user().has_role("admin"):
+        return redirect(url_for("console.admin.index"))
     return render_template("console/home.html")
 
 
@@ -458,6 +460,8 @@ def _act(case: Case, action: Any, success: str) -> ResponseReturnValue:
         action()
     except triage.CaseNotVisible:
         abort(404)
+    except triage.StaleCase:
+        flash(_("Someone else changed this case while you were reading it: reload to see their change."), "error")
     except triage.TriageError as exc:
         flash(str(exc), "error")
     else:

@@ -1,4 +1,4 @@
-"""Case exports: CSV streamed in keyset batches, XLSX through a constant-memory temporary file; audited (issue 6).
+"""Case exports: CSV streamed in batches, XLSX through a constant-memory temporary file; audited (issue 6).
 
 The cases come from a select() the caller builds on access.visible_cases() (the console passes the queue's
 filtered() query), so an export never shows more than the queue does; this module only narrows it further:
@@ -29,7 +29,7 @@ import io
 import logging
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,7 +37,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import xlsxwriter
 from sqlalchemy import Select, func, select
 from sqlalchemy import case as when
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import aliased
 
 from cfm.extensions import db
@@ -114,12 +113,6 @@ class Vocabulary:
     def header(self, column: str) -> str:
         """The header of a column."""
         return self.headers.get(column, column)
-
-    def value(self, kind: str, code: str | None) -> str:
-        """The label of a code, or the code itself when there is none."""
-        if not code:
-            return ""
-        return self.values.get(kind, {}).get(code, code)
 
 
 @dataclasses.dataclass
@@ -246,7 +239,7 @@ def _statement(query: Select[Any], *, sealed: bool, contact: bool) -> Select[Any
     return statement
 
 
-def _stream(statement: Select[Any]) -> Iterator[Row[Any]]:
+def _stream(statement: Select[Any]) -> Iterator[Sequence[Any]]:
     """Rows in id order from one query, fetched BATCH_SIZE at a time (a server-side cursor on PostgreSQL)."""
     # Core, not ORM, execution: these are plain columns, and the ORM's row loading would double the cost per row.
     result = db.session.connection().execute(statement.order_by(Case.id).execution_options(yield_per=BATCH_SIZE))

@@ -62,10 +62,13 @@ class CaseNotVisible(LookupError):
 
 
 class StaleCase(TriageError):
-    """The case changed since the officer read it (optimistic locking, issue 8): nothing was written."""
+    """The case changed since the officer read it (optimistic locking, issue 8): nothing was written.
+
+    The console shows its own translated words for it (cfm.console.views._act); this message is for logs and CLI.
+    """
 
     def __init__(self) -> None:
-        super().__init__(_("Someone else changed this case while you were reading it: reload to see their change."))
+        super().__init__("The case changed since it was read; nothing was written.")
 
 
 def _check_version(case: Case, expected_version: int | None) -> None:

@@ -23,7 +23,7 @@ from channels.sms import Keyword, parse_keyword, parse_status_callback, parse_tw
 from channels.web import FormErrors, SurveyDefinition, feedback_request, survey_answers
 
 T = TypeVar("T")
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 # Any text at all, lone surrogates included (what a broken client or a decoding bug could hand us).

@@ -9,6 +9,8 @@ from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from classifier import safety_net
 from classifier.categories import LANGUAGES, RESTRICTED_CATEGORIES
@@ -558,3 +560,71 @@ def test_short_message_scan_is_fast() -> None:
             scan(text)
     per_text = (time.perf_counter() - start) / (5 * len(texts))
     assert per_text < 0.002
+
+
+# ------------------------------------------------------------------ prefilter (Aho-Corasick) and gate
+
+ENTRIES = safety_net.load_entries()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_match_starts_with_a_prefilter_key_and_holds_a_required_string(data: st.DataObject) -> None:
+    entry = data.draw(st.sampled_from(ENTRIES))
+    match = data.draw(st.from_regex(entry.regex, fullmatch=True))
+    keys = safety_net.entry_keys(entry.regex)
+    required = safety_net.required_strings(entry.regex)
+    assert keys, entry.term
+    assert required, entry.term
+    assert any(match.startswith(key) for key in keys), (entry.term, match)
+    assert any(text in match for text in required), (entry.term, match)
+
+
+def test_every_entry_has_prefilter_keys_and_required_strings() -> None:
+    for entry in ENTRIES:
+        assert safety_net.entry_keys(entry.regex), entry.term
+        assert safety_net.required_strings(entry.regex), entry.term
+
+
+def test_prefilter_finds_exactly_what_the_full_scan_finds() -> None:
+    texts = [line for path in sorted(CORPUS_DIR.glob("*.jsonl")) for line in _corpus_texts(path)]
+    texts += [text for items in RESTRICTED.values() for _, text in items]
+    texts += [text for items in GENERAL.values() for text in items]
+    texts += [entry.term for entry in ENTRIES]
+    fast = safety_net._compile(ENTRIES)
+    full = safety_net._compile(ENTRIES, prefilter=False)
+    assert fast.prefilter is not None and fast.gate is not None
+    assert full.prefilter is None and full.gate is None
+    hits = 0
+    for text in texts:
+        found = sorted((pos, e.category, e.regex) for pos, e in safety_net._hits(text, fast))
+        assert found == sorted((pos, e.category, e.regex) for pos, e in safety_net._hits(text, full)), text
+        hits += bool(found)
+    assert hits > 1000
+
+
+def _corpus_texts(path: Path) -> list[str]:
+    """The texts of one corpus file."""
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_an_entry_with_a_wildcard_second_letter_is_still_found(tmp_path: Path) -> None:
+    lexicon = tmp_path / "xx.json"
+    lexicon.write_text(
+        json.dumps({"language": "xx", "entries": {STAFF: ["f[^ ]*ing refugees?"], SAFETY: ["zq[^ ]+ zq"]}}),
+        encoding="utf-8",
+    )
+    entries = safety_net.load_entries([lexicon])
+    assert "f" in (safety_net.entry_keys(entries[0].regex) or ())
+    for compiled in (safety_net._compile(entries), safety_net._compile(entries, prefilter=False)):
+        assert [e.category for _, e in safety_net._hits("he said fcking refugees go home", compiled)] == [STAFF]
+        assert [e.category for _, e in safety_net._hits("a zqx zq b", compiled)] == [SAFETY]
+        assert safety_net._hits("nothing to see here", compiled) == []
+
+
+def test_required_strings_take_the_most_selective_part() -> None:
+    assert safety_net.required_strings("he (?:asked|wanted) money") == frozenset({" money"})
+    assert safety_net.required_strings("(?:bribe|pay) (?:him|her)") in ({"bribe", "pay"}, {"him", "her"})
+    assert safety_net.required_strings(r"(?:a|bb)[^ ]* money(?![^ ])") == frozenset({" money"})
+    assert safety_net.required_strings("[^ ]+") is None
+    assert safety_net.entry_keys("[^ ]+") is None
