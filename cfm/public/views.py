@@ -130,7 +130,9 @@ def _headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers["Cache-Control"] = "no-store" if request.method == "POST" else "private, no-cache"
+    # ASVS V8.2.1: the status page is never stored, even empty; answers (POST) never either.
+    no_store = request.method == "POST" or request.endpoint == "public.status"
+    response.headers["Cache-Control"] = "no-store" if no_store else "private, no-cache"
     response.vary.add("Cookie")
     return response
 

@@ -369,7 +369,7 @@ def test_enrolment_shows_a_scannable_qr_code(server: Served, browser: Any) -> No
     secret = page.locator(".secret-key").inner_text().replace(" ", "")
     page.fill("#code", pyotp.TOTP(secret).now())
     page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base}/console/")
+    expect(page).to_have_url(f"{base}/console/admin/users")  # an admin lands on the administration pages
     expect(page.locator(".flash-ok")).to_contain_text("Two-step sign-in is on")
     _shot(page, "home-admin", full=False)
     with server.app.app_context():

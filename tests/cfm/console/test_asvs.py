@@ -292,6 +292,8 @@ def test_v8_2_1_console_and_status_answers_are_never_cached(client: FlaskClient,
         assert client.get(path).headers["Cache-Control"] == "no-store"
     answer = client.post("/status", data={"reference": world.cases["kenya_general"]})
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    for path in ("/status", "/ar/status"):
+        assert client.get(path).headers["Cache-Control"] == "no-store"
 
 
 def test_v8_3_1_personal_data_and_codes_travel_in_post_bodies_not_urls(client: FlaskClient, world: World) -> None:
