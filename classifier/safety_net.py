@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -294,6 +295,14 @@ def load_entries(paths: Iterable[Path] | None = None) -> list[_Entry]:
     return entries
 
 
+@functools.cache
+def _parse(regex: str) -> Any:
+    """The parse tree of a regex from re's private parser (cached: the prefix and gate analyses share it)."""
+    import importlib
+
+    return importlib.import_module("re._parser").parse(regex)
+
+
 _WILD: Final = "\x00"  # marks a prefix after which any character may follow
 _MAX_PREFIXES: Final = 4096
 
@@ -307,7 +316,6 @@ def _prefixes(regex: str, k: int = 2) -> frozenset[str] | None:
         import importlib
 
         c: Any = importlib.import_module("re._constants")
-        p: Any = importlib.import_module("re._parser")
 
         out: set[str] = set()
 
@@ -356,7 +364,7 @@ def _prefixes(regex: str, k: int = 2) -> frozenset[str] | None:
             else:
                 out.add(prefix + _WILD)
 
-        walk(list(p.parse(regex)), "")
+        walk(list(_parse(regex)), "")
     except Exception:  # OverflowError (too many prefixes), RecursionError, or a parser we do not know
         return None
     # A prefix cut short by a wildcard ("ab" then any character) means: starts with "ab". Only an entry that
@@ -431,9 +439,10 @@ def _table(entries: list[_Entry]) -> _Table:
     )
 
 
-# The prefilter looks for the first PREFILTER_CHARS characters a match can start with (fewer for entries whose
-# start has too many spellings): one Aho-Corasick pass over the text finds every position where some entry
-# could match, and the patterns are tried only there. Most texts have no such position at all.
+# Two Aho-Corasick passes keep the regular expressions off most of the text. The gate looks for the strings every
+# match of an entry must contain (" money" in "he {GAP} money"): a text with none of them is done. The prefilter
+# looks for the first PREFILTER_CHARS characters a match can start with (fewer where the start has too many
+# spellings): the alternations are tried only at those positions, not at every word.
 PREFILTER_CHARS: Final = 4
 
 
@@ -446,17 +455,43 @@ def entry_keys(regex: str) -> frozenset[str] | None:
     return None
 
 
+# Which tables have an entry that may start with a prefilter key (bit flags).
+WORDS: Final = 1
+AFTER_CLITIC: Final = 2
+INSIDE: Final = 4
+
+
+def _bits(indices: list[int]) -> int:
+    """A bit set (int) with the given bits on."""
+    mask = 0
+    for index in set(indices):
+        mask |= 1 << index
+    return mask
+
+
+def _kind(entry: _Entry) -> int:
+    """The table flag of an entry."""
+    if not entry.bounded:
+        return INSIDE
+    return AFTER_CLITIC if entry.clitics else WORDS
+
+
 def _prefilter(entries: list[_Entry]) -> Any:
     """An Aho-Corasick automaton over every entry's start keys, or None (no library, or an entry without keys)."""
     if ahocorasick is None:
         return None
-    automaton = ahocorasick.Automaton()
-    for entry in entries:
+    flags: dict[str, int] = {}
+    members: dict[str, list[int]] = {}
+    for index, entry in enumerate(entries):
         keys = entry_keys(entry.regex)
         if keys is None:
             return None
         for key in keys:
-            automaton.add_word(key, len(key))
+            flags[key] = flags.get(key, 0) | _kind(entry)
+            members.setdefault(key, []).append(index)
+    automaton = ahocorasick.Automaton()
+    for key, kind in flags.items():
+        automaton.add_word(key, (len(key), kind, _bits(members[key])))
     if len(automaton):
         automaton.make_automaton()
     return automaton
@@ -468,7 +503,6 @@ def required_strings(regex: str) -> frozenset[str] | None:
         import importlib
 
         c: Any = importlib.import_module("re._constants")
-        p: Any = importlib.import_module("re._parser")
 
         def best(options: list[frozenset[str]]) -> frozenset[str] | None:
             if not options:
@@ -504,41 +538,48 @@ def required_strings(regex: str) -> frozenset[str] | None:
                 options.append(frozenset([run]))
             return best(options)
 
-        return sequence(p.parse(regex))
+        return sequence(_parse(regex))
     except Exception:  # RecursionError, or a parser we do not know
         return None
 
 
 def _gate(entries: list[_Entry]) -> Any:
-    """An automaton over every entry's required strings: a text with none of them cannot match (None: no gate)."""
+    """An automaton over every entry's required strings, each with the entries (bit set) that need it."""
     if ahocorasick is None:
         return None
-    automaton = ahocorasick.Automaton()
-    for entry in entries:
+    members: dict[str, list[int]] = {}
+    for index, entry in enumerate(entries):
         required = required_strings(entry.regex)
         if not required:
             return None
         for text in required:
-            automaton.add_word(text, len(text))
+            members.setdefault(text, []).append(index)
+    automaton = ahocorasick.Automaton()
+    for text, indices in members.items():
+        automaton.add_word(text, _bits(indices))
     if len(automaton):
         automaton.make_automaton()
     return automaton
 
 
-def may_match(gate: Any, form: str) -> bool:
-    """Whether form contains any entry's required string (False: no entry can match it)."""
-    if not len(gate):
-        return False
-    for _ in gate.iter(form):
-        return True
-    return False
+def alive_entries(gate: Any, form: str) -> int:
+    """Bit set of the entries whose required strings occur in form (only those can match it)."""
+    alive = 0
+    if len(gate):
+        for _, mask in gate.iter(form):
+            alive |= mask
+    return alive
 
 
-def candidate_starts(automaton: Any, form: str) -> set[int]:
-    """Positions in form where some entry's start key occurs (where a match could begin)."""
-    if not len(automaton):
-        return set()
-    return {end - length + 1 for end, length in automaton.iter(form)}
+def candidate_starts(automaton: Any, form: str, alive: int = -1) -> dict[int, int]:
+    """Positions in form where an alive entry's start key occurs (a match could begin), with their table flags."""
+    starts: dict[int, int] = {}
+    if len(automaton):
+        for end, (length, kind, mask) in automaton.iter(form):
+            if mask & alive:
+                pos = end - length + 1
+                starts[pos] = starts.get(pos, 0) | kind
+    return starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,9 +631,17 @@ def _compiled() -> _Compiled:
     return compiled
 
 
-def warm() -> None:
-    """Read and index the lexicon now (about a second), e.g. at start-up, rather than on the first scan."""
-    _compiled()
+def warm(all_patterns: bool = False) -> None:
+    """Read and index the lexicon now (about a second), e.g. at start-up, rather than on the first scan.
+
+    all_patterns=True also compiles every alternation (about 1.5 s more) that scans would otherwise compile
+    the first time a text needs them: for long-running workers and benchmarks.
+    """
+    compiled = _compiled()
+    if all_patterns:
+        for table in (compiled.words, compiled.inside, *(t for _, _, t in compiled.clitic_tables)):
+            for key in list(table.exact):
+                table.lookup(key, 0)
 
 
 def reload() -> None:
@@ -617,27 +666,33 @@ def _hits(text: str, lexicon: _Compiled | None = None) -> list[tuple[int, _Entry
     for form in _scan_forms(text):
         if not form:
             continue
-        if lexicon.gate is not None and not may_match(lexicon.gate, form):
-            continue
+        alive = -1  # every entry
+        if lexicon.gate is not None:
+            alive = alive_entries(lexicon.gate, form)
+            if not alive:
+                continue
         if lexicon.prefilter is None:
             _hits_everywhere(lexicon, form, found)
             continue
-        candidates = candidate_starts(lexicon.prefilter, form)
+        candidates = candidate_starts(lexicon.prefilter, form, alive)
         if not candidates:
             continue
         inside: list[tuple[int, _Entry]] = []
         for pos in sorted(candidates):
+            kind = candidates[pos]
             start = form.rfind(" ", 0, pos) + 1  # the start of the word pos is in
             if start == pos:
-                _try(lexicon.words, form, pos, found)
-                for _, _, table in lexicon.clitic_tables:
-                    _try(table, form, pos, found)
-            elif form[pos] != " ":
+                if kind & WORDS:
+                    _try(lexicon.words, form, pos, found)
+                if kind & AFTER_CLITIC:
+                    for _, _, table in lexicon.clitic_tables:
+                        _try(table, form, pos, found)
+            elif kind & AFTER_CLITIC and form[pos] != " ":
                 prefix = form[start:pos]
                 for clitics, _, table in lexicon.clitic_tables:
                     if prefix in clitics:  # Arabic و ف ب ل ك ال ...: the entries may follow a clitic
                         _try(table, form, pos, found)
-            if lexicon.inside_chars is not None and lexicon.inside_chars.match(form, pos):
+            if kind & INSIDE:
                 _try(lexicon.inside, form, pos, inside)
         found.extend(inside)
     return found
