@@ -24,7 +24,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 def _classifier(quick: bool) -> list[Figure]:
     from benchmarks import classifier_bench
 
-    return classifier_bench.figures(quick)
+    return classifier_bench.run(quick)
 
 
 def _intake(quick: bool) -> list[Figure]:

@@ -12,19 +12,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from benchmarks.common import Figure, emit
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _figure(name: str, value: float, unit: str, floor: float | None, higher_is_better: bool) -> dict[str, Any]:
-    """One benchmark figure with its floor (or ceiling) and whether it holds."""
-    holds = None if floor is None else (value >= floor if higher_is_better else value <= floor)
-    row = {"name": name, "value": round(value, 4), "unit": unit, "floor": floor, "holds": holds}
-    bound = "" if floor is None else (f">= {floor}" if higher_is_better else f"<= {floor}")
-    verdict = "" if holds is None else ("ok" if holds else "BELOW FLOOR")
-    print(f"{name:42s} {value:12.3f} {unit:8s} {bound:12s} {verdict}", flush=True)
-    return row
+def _figure(name: str, value: float, unit: str, floor: float | None, higher_is_better: bool) -> Figure:
+    """One benchmark figure with its floor (or ceiling), printed as it is measured."""
+    return emit(Figure(f"classifier.{name}", value, unit, floor=floor, higher_is_better=higher_is_better))
 
 
 def _texts(n: int) -> list[str]:
@@ -58,7 +54,7 @@ def _cli_end_to_end(lines: int) -> float | None:
     return lines / elapsed
 
 
-def run(quick: bool) -> list[dict[str, Any]]:
+def run(quick: bool) -> list[Figure]:
     """Run every figure (quick: fewer texts) and return them; each is also printed with its floor."""
     sys.path.insert(0, str(REPO))
     cold = subprocess.run(  # noqa: S603 - the running interpreter on a fixed snippet
@@ -76,7 +72,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     from classifier import language, persistence, safety_net
     from classifier.predict import DEFAULT_MODEL_PATH, safety_scanner
 
-    figures: list[dict[str, Any]] = []
+    figures: list[Figure] = []
     size_mb = DEFAULT_MODEL_PATH.stat().st_size / 1e6
     figures.append(_figure("artifact size", size_mb, "MB", 25.0, higher_is_better=False))
     loads = []
@@ -130,15 +126,15 @@ def run(quick: bool) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    """CLI: python benchmarks/classifier_bench.py [--quick] [--json FILE]."""
+    """CLI: python -m benchmarks.classifier_bench [--quick] [--json FILE]."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer texts (a few seconds)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     figures = run(args.quick)
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
-    return 0 if all(f["holds"] is not False for f in figures) else 1
+        args.json.write_text(json.dumps([f.as_dict() for f in figures], indent=1) + "\n", encoding="utf-8")
+    return 0 if all(f.holds is not False for f in figures) else 1
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     if not app.config.get("SECRET_KEY") and app.config.get("TESTING"):
         app.config["SECRET_KEY"] = os.urandom(32).hex()
-    if not app.config.get("TESTING"):
-        # Issue 8: never run with default or missing keys (`cfm demo` passes freshly generated ones).
+    if not app.config.get("TESTING") and app.config.get("KEYS_REQUIRED", True):
+        # Issue 8: never run with default or missing keys (`cfm demo` passes freshly generated ones; the CLI's
+        # classifier commands, which serve nothing and seal nothing, build the app with KEYS_REQUIRED off).
         from cfm.services.keys import check_settings
 
         check_settings(app.config)

@@ -9,25 +9,41 @@ from typing import IO, Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from cfm.models import ROLES
 
+# Commands that serve nothing and seal nothing: they work right after `pip install`, without keys (DESIGN.md).
+KEYLESS_COMMANDS = ("classify", "train", "evaluate")
+
 
 def _create_app() -> Flask:
-    """App factory for the CLI."""
+    """App factory for the CLI; keys are required except for the classifier's commands."""
     from flask.cli import NoAppException
 
     from cfm import create_app
     from cfm.services.crypto import ConfigError
 
+    context = click.get_current_context(silent=True)
+    info = context.find_object(ScriptInfo) if context is not None else None
+    keyless = bool(info is not None and info.data.get("keyless"))
     try:
-        return create_app()
+        return create_app({"KEYS_REQUIRED": False} if keyless else None)
     except ConfigError as exc:  # missing keys: Flask prints the message without a traceback (issue 8)
         raise NoAppException(str(exc)) from exc
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+class _Group(FlaskGroup):
+    """Flask's group, told before the app is built whether the command needs keys."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """Mark the classifier's commands keyless, then resolve as Flask does."""
+        if name in KEYLESS_COMMANDS:
+            ctx.ensure_object(ScriptInfo).data["keyless"] = True
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Group, create_app=_create_app, add_version_option=False)
 def main() -> None:
     """CFM: complaints and feedback mechanism."""
 

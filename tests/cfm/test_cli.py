@@ -19,8 +19,8 @@ from sqlalchemy import select
 from cfm import create_app
 from cfm.cli import main
 from cfm.extensions import db
-from cfm.services.search import is_fts_table
 from cfm.models import PhoneNumber, Programme, User
+from cfm.services.search import is_fts_table
 from tests.conftest import POSTGRES_URL, make_config, pg_url
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,15 @@ def test_the_cli_without_keys_says_what_to_set(monkeypatch: pytest.MonkeyPatch, 
     assert "Traceback" not in result.output
     assert not (tmp_path / "c.sqlite").exists()
 
+
+
+def test_the_classifier_commands_work_without_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # DESIGN.md: `cfm classify` works right after `pip install`; it serves nothing and seals nothing.
+    for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "LOOKUP_KEY", "TESTING"):
+        monkeypatch.delenv(f"CFM_{name}", raising=False)
+    monkeypatch.setenv("CFM_DATABASE_URL", f"sqlite:///{tmp_path / 'c.sqlite'}")
+    result = CliRunner().invoke(main, ["classify"], input='{"text": "when is our flight to Canada?", "id": 7}\n')
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.splitlines()[-1])
+    assert line["id"] == 7 and line["queue"] in ("general", "restricted")
+    assert CliRunner().invoke(main, ["run"]).exit_code != 0  # serving still needs the keys

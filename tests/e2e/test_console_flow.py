@@ -24,11 +24,10 @@ from twilio.http.response import Response
 
 from cfm import create_app
 from cfm.services.crypto import generate_keys
-from tests.e2e.support import SCREENSHOTS, serve
+from tests.e2e.support import SCREENSHOTS, laptop_page, serve
 
 pytestmark = pytest.mark.e2e
 
-LAPTOP = {"width": 1440, "height": 900}
 PASSWORD = "correct horse battery"
 TOTP_SECRET = pyotp.random_base32()
 OFFICER, FOCAL = "amina.officer@example.org", "joseph.focal@example.org"
@@ -191,28 +190,8 @@ def _seed(app: Flask) -> dict[str, str]:
 
 
 def _page(browser: Any, base: str, locale: str = "en-GB") -> tuple[Any, Page, list[str]]:
-    """A fresh context on a laptop screen; requests off the site are blocked and recorded, console errors too."""
-    context = browser.new_context(viewport=LAPTOP, locale=locale)
-    problems: list[str] = []
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            problems.append(f"external request: {route.request.url}")
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-
-    def console(msg: Any) -> None:
-        # The run provokes 401s (wrong password, wrong code) and a 404 on purpose; anything else is a problem.
-        if msg.type == "error" and "the server responded with a status of 4" not in msg.text:
-            problems.append(f"console {msg.type}: {msg.text}")
-
-    page.on("console", console)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    return context, page, problems
+    """A laptop page; the run provokes 401s (wrong password, wrong code) and a 404 on purpose."""
+    return laptop_page(browser, base, locale, expected_4xx=True)
 
 
 def _shot(page: Page, name: str, *, full: bool = True) -> None:

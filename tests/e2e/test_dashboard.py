@@ -19,11 +19,10 @@ from playwright.sync_api import Page, expect
 
 from cfm import create_app
 from cfm.services.crypto import generate_keys
-from tests.e2e.support import SCREENSHOTS, serve
+from tests.e2e.support import SCREENSHOTS, laptop_page, serve
 
 pytestmark = pytest.mark.e2e
 
-LAPTOP = {"width": 1440, "height": 900}
 PASSWORD = "correct horse battery"
 SUPERVISOR = "lina.supervisor@example.org"
 ARABIC = "omar.supervisor@example.org"
@@ -140,20 +139,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _open(browser: Any, base: str, email: str) -> tuple[Any, Page, list[str]]:
     """Sign in on a fresh laptop-sized context; requests off the site and script errors are recorded."""
-    context = browser.new_context(viewport=LAPTOP, locale="en-GB")
-    problems: list[str] = []
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            problems.append(f"external request: {route.request.url}")
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    context, page, problems = laptop_page(browser, base)
     page.goto(f"{base}/console/login")
     page.fill("#email", email)
     page.fill("#password", PASSWORD)

@@ -139,7 +139,8 @@ def test_admin_without_a_second_factor_must_enrol_with_a_qr_code(client: FlaskCl
     assert client.post("/console/login/enrol", data={"code": "123456"}).status_code == 401
     assert client.post("/console/login/enrol", data={"code": pyotp.TOTP(secret).now()}).status_code == 302
     assert world.user("admin").totp_secret == secret
-    assert client.get("/console/").status_code == 200
+    assert client.get("/console/").headers["Location"] == "/console/admin/"  # signed in: the admin pages
+    assert client.get("/console/admin/users").status_code == 200
     assert len(audit_events("user.totp_enrol", admin.email)) == 1
 
 
