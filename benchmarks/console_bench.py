@@ -66,7 +66,7 @@ def _officer(app: Any) -> None:
     from cfm.services.admin import create_user
 
     with app.app_context():
-        create_user("officer@bench.invalid", PASSWORD, ["officer"], ["kenya"])
+        create_user("officer@bench.example.org", PASSWORD, ["officer"], ["kenya"])
 
 
 def _statements(app: Any, client: Any, path: str) -> list[tuple[str, Any]]:
@@ -118,7 +118,7 @@ def run(backend: str, database_url: str, settings: Settings, plans: list[str]) -
     _officer(app)
     figures = [emit(Figure(f"console.{backend}.generate_cases", counts["cases"] / generated, "cases/s"))]
     client = app.test_client()
-    response = client.post("/console/login", data={"email": "officer@bench.invalid", "password": PASSWORD})
+    response = client.post("/console/login", data={"email": "officer@bench.example.org", "password": PASSWORD})
     if response.status_code != 302:
         raise RuntimeError(f"the benchmark officer could not sign in ({response.status_code})")
     plans.append(f"## {backend}, {counts['cases']:,} cases\n")
