@@ -53,11 +53,14 @@ def submit(request: IntakeRequest) -> IntakeResult:
         if thread is not None:
             return IntakeResult(thread, acknowledgement(thread), created=False, threaded=True)
         case = _store(request, programme)
-    except IntegrityError:
+    except IntegrityError as exc:
         # Another process stored the same provider message first: answer with its case.
         db.session.rollback()
         existing = _existing(request)
         if existing is None:
+            # Names the constraint only (never values): the load test saw this once in 2,000 (issue 8).
+            constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or "unknown"
+            log.error("intake: conflicting submission not resolved (constraint %s)", constraint)
             raise IntakeUnavailable("conflicting submission could not be resolved") from None
         return IntakeResult(existing, acknowledgement(existing), created=False)
     except OperationalError as exc:

@@ -49,10 +49,10 @@ def sms_inbound() -> ResponseReturnValue:
         result = submit(message)
     except ChannelError as exc:
         return channel_error(exc)
-    except (IntakeUnavailable, SQLAlchemyError):
+    except (IntakeUnavailable, SQLAlchemyError) as exc:
         db.session.rollback()
         # No acknowledgement: a 5xx makes Twilio report (and, with retries configured, resend) the message.
-        log.error("sms: intake unavailable")
+        log.error("sms: intake unavailable (%s)", type(exc).__name__)
         abort(503)
     log.info("case %s: sms answered created=%s threaded=%s", result.case.reference, result.created, result.threaded)
     return twiml(twiml_reply(result.acknowledgement))
