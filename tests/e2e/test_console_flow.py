@@ -200,6 +200,16 @@ def _shot(page: Page, name: str, *, full: bool = True) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=full)
 
 
+def _export(page: Page, fmt: str) -> str:
+    """Open the queue's Export menu, download the file in this format, return its text (CSV) or its name."""
+    page.click("details.export-menu summary")
+    _shot(page, "export-menu", full=False)
+    with page.expect_download() as info:
+        page.click(f"details.export-menu button[formaction$='.{fmt}']")
+    path = info.value.path()
+    return path.read_text(encoding="utf-8-sig") if fmt == "csv" else info.value.suggested_filename
+
+
 def _sign_in(page: Page, base: str, email: str) -> None:
     """Fill and send the sign-in form."""
     page.goto(f"{base}/console/login")
@@ -287,6 +297,9 @@ def test_officer_and_focal_point_work_the_queues(server: Served, browser: Any) -
     expect(page.locator(f"table.cases >> text={suspicious}")).to_have_count(0)
     _shot(page, "queue-after-reclassify", full=False)
     assert page.goto(f"{base}/console/cases/{suspicious}").status == 404
+    page.goto(f"{base}/console/queue/general")
+    exported = _export(page, "csv")
+    assert suspicious not in exported and "Reference" in exported  # the officer's file has no restricted case
     page.goto(f"{base}/console/")
     page.click("form[action$='/logout'] button")
     expect(page).to_have_url(f"{base}/console/login")
@@ -313,6 +326,8 @@ def test_officer_and_focal_point_work_the_queues(server: Served, browser: Any) -
     expect(page.locator(".referral")).to_contain_text("MRP-2025-0147")
     expect(page.locator(".case-head .status")).to_have_text("Referred internally")
     _shot(page, "case-restricted")
+    page.goto(f"{base}/console/queue/restricted")
+    assert suspicious in _export(page, "csv")  # the focal point's file has it
     context.close()
     assert problems == []
 
