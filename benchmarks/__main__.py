@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.common import REPO, Figure, machine, pg_schema
+from benchmarks.common import REPO, Figure, emit, machine, pg_schema
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -36,6 +36,33 @@ def _intake(quick: bool) -> list[Figure]:
         figures += intake_bench.run("sqlite", f"sqlite:///{tmp}/intake.sqlite", settings)
     with pg_schema() as url:
         figures += intake_bench.run("postgresql", url, settings)
+    return figures
+
+
+def _export(quick: bool) -> list[Figure]:
+    from benchmarks import export_bench
+
+    n = 20_000 if quick else 100_000
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        result = export_bench.run(n, f"sqlite:///{tmp}/export.sqlite")
+    figures.append(
+        emit(
+            Figure("export.sqlite.csv_rows_per_second", result["rows_per_s"], "rows/s", floor=20_000, note=f"{n} rows")
+        )
+    )
+    figures.append(
+        emit(
+            Figure(
+                "export.sqlite.memory_added_by_export",
+                result["rss_growth_export_mb"],
+                "MB",
+                floor=150,
+                higher_is_better=False,
+                note=f"Python heap peak {result['python_peak_mb']} MB, process {result['max_rss_process_mb']} MB",
+            )
+        )
+    )
     return figures
 
 
@@ -64,6 +91,7 @@ SECTIONS: dict[str, Callable[[bool], list[Figure]]] = {
     "classifier": _classifier,
     "intake": _intake,
     "console": _console,
+    "export": _export,
     "load": _load,
 }
 
