@@ -8,6 +8,7 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 
 from cfm import jobs
 from cfm.extensions import db
@@ -24,6 +25,10 @@ from classifier.safety_net import scan
 
 log = logging.getLogger(__name__)
 _REFERENCE_ATTEMPTS = 5
+
+
+# Attempts when the open case a follow-up joins changed underneath (optimistic locking, issue 8).
+_STALE_ATTEMPTS = 3
 
 
 class IntakeUnavailable(RuntimeError):
@@ -44,29 +49,38 @@ class IntakeResult:
 def submit(request: IntakeRequest) -> IntakeResult:
     """Validate, store (committed before anything else), safety-net, classify, route, acknowledge."""
     request = request.validated()
-    try:
-        existing = _existing(request)
-        if existing is not None:
-            return IntakeResult(existing, acknowledgement(existing), created=False)
-        programme = resolve_programme(request)
-        thread = conversations.follow_up(request, programme)
-        if thread is not None:
-            return IntakeResult(thread, acknowledgement(thread), created=False, threaded=True)
-        case = _store(request, programme)
-    except IntegrityError as exc:
-        # Another process stored the same provider message first: answer with its case.
-        db.session.rollback()
-        existing = _existing(request)
-        if existing is None:
-            # Names the constraint only (never values): the load test saw this once in 2,000 (issue 8).
-            constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or "unknown"
-            log.error("intake: conflicting submission not resolved (constraint %s)", constraint)
+    for attempt in range(_STALE_ATTEMPTS):
+        try:
+            existing = _existing(request)
+            if existing is not None:
+                return IntakeResult(existing, acknowledgement(existing), created=False)
+            programme = resolve_programme(request)
+            thread = conversations.follow_up(request, programme)
+            if thread is not None:
+                return IntakeResult(thread, acknowledgement(thread), created=False, threaded=True)
+            case = _store(request, programme)
+            break
+        except (IntegrityError, StaleDataError) as exc:
+            # Another process stored the same provider message first (IntegrityError), or changed the open case
+            # this message was joining (StaleDataError: optimistic locking): answer with its case, or try again.
+            db.session.rollback()
+            existing = _existing(request)
+            if existing is not None:
+                return IntakeResult(existing, acknowledgement(existing), created=False)
+            if isinstance(exc, StaleDataError) and attempt < _STALE_ATTEMPTS - 1:
+                continue
+            # Names the constraint only (never values).
+            constraint = (
+                getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+                if isinstance(exc, IntegrityError)
+                else "case version"
+            )
+            log.error("intake: conflicting submission not resolved (%s)", constraint or "unknown")
             raise IntakeUnavailable("conflicting submission could not be resolved") from None
-        return IntakeResult(existing, acknowledgement(existing), created=False)
-    except OperationalError as exc:
-        db.session.rollback()
-        log.error("intake: database unavailable (%s)", type(exc).__name__)
-        raise IntakeUnavailable("database unavailable") from exc
+        except OperationalError as exc:
+            db.session.rollback()
+            log.error("intake: database unavailable (%s)", type(exc).__name__)
+            raise IntakeUnavailable("database unavailable") from exc
     log.info("case %s received channel=%s", case.reference, case.channel)
     if request.extra.get("transcription_missing"):
         conversations.hold_untranscribed(case)  # a voicemail's placeholder is not worth classifying
