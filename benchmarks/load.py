@@ -14,7 +14,6 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 # What a request is: method, path, body, headers.
 Request = tuple[str, str, bytes, dict[str, str]]
@@ -79,6 +78,53 @@ class _Client:
         raise AssertionError("unreachable")
 
 
+class _Recorder:
+    """What the client threads share: the next request's index and what the answers were."""
+
+    def __init__(self, keep_bodies: bool = False) -> None:
+        self.lock = threading.Lock()
+        self.counter = itertools.count()
+        self.statuses: list[int] = []
+        self.latencies: list[float] = []
+        self.bodies: list[tuple[int, bytes]] = []
+        self.errors = 0
+        self.keep_bodies = keep_bodies
+
+    def next_index(self) -> int:
+        """The index of the next request to send."""
+        with self.lock:
+            return next(self.counter)
+
+    def send(self, client: _Client, index: int, request: Request, since: float) -> None:
+        """Send one request and record its status and latency (from `since`), or a connection error."""
+        try:
+            status, body = client.send(request)
+        except (http.client.HTTPException, OSError):
+            with self.lock:
+                self.errors += 1
+            return
+        took = time.perf_counter() - since
+        with self.lock:
+            self.statuses.append(status)
+            self.latencies.append(took)
+            if self.keep_bodies:
+                self.bodies.append((index, body))
+
+    def result(self, elapsed: float) -> Result:
+        """The run's result, bodies in request order."""
+        ordered = [body for _index, body in sorted(self.bodies, key=lambda pair: pair[0])]
+        return Result(self.statuses, self.latencies, elapsed, ordered, self.errors)
+
+
+def _run_threads(clients: int, work: Callable[[], None], timeout: float) -> None:
+    """Start `clients` threads on `work` and wait for them (bounded)."""
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+
+
 def closed_loop(
     port: int,
     factory: RequestFactory,
@@ -89,82 +135,37 @@ def closed_loop(
     keep_bodies: bool = False,
 ) -> Result:
     """`clients` threads send requests back to back until max_requests are sent or max_seconds pass."""
-    counter = itertools.count()
-    lock = threading.Lock()
-    statuses: list[int] = []
-    latencies: list[float] = []
-    bodies: list[Any] = []
-    errors = [0]
+    recorder = _Recorder(keep_bodies)
     deadline = time.monotonic() + max_seconds
 
     def work() -> None:
         client = _Client(port)
         while time.monotonic() < deadline:
-            with lock:
-                index = next(counter)
+            index = recorder.next_index()
             if index >= max_requests:
                 return
             request = factory(index)
-            started = time.perf_counter()
-            try:
-                status, body = client.send(request)
-            except (http.client.HTTPException, OSError):
-                with lock:
-                    errors[0] += 1
-                continue
-            took = time.perf_counter() - started
-            with lock:
-                statuses.append(status)
-                latencies.append(took)
-                if keep_bodies:
-                    bodies.append((index, body))
+            recorder.send(client, index, request, time.perf_counter())
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(clients)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max_seconds + 120)
-    elapsed = time.perf_counter() - started
-    ordered = [body for _index, body in sorted(bodies, key=lambda pair: pair[0])]
-    return Result(statuses, latencies, elapsed, ordered, errors[0])
+    _run_threads(clients, work, max_seconds + 120)
+    return recorder.result(time.perf_counter() - started)
 
 
 def open_loop(port: int, factory: RequestFactory, *, rate: float, seconds: float, clients: int = 16) -> Result:
     """Requests due at a fixed rate for `seconds`; latency counted from when each was due."""
     total = max(1, int(rate * seconds))
     start = time.perf_counter() + 0.05
-    counter = itertools.count()
-    lock = threading.Lock()
-    statuses: list[int] = []
-    latencies: list[float] = []
-    errors = [0]
+    recorder = _Recorder()
 
     def work() -> None:
         client = _Client(port)
-        while True:
-            with lock:
-                index = next(counter)
-            if index >= total:
-                return
+        while (index := recorder.next_index()) < total:
             due = start + index / rate
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            try:
-                status, _body = client.send(factory(index))
-            except (http.client.HTTPException, OSError):
-                with lock:
-                    errors[0] += 1
-                continue
-            took = time.perf_counter() - due
-            with lock:
-                statuses.append(status)
-                latencies.append(took)
+            recorder.send(client, index, factory(index), due)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=seconds + 120)
-    return Result(statuses, latencies, time.perf_counter() - start, [], errors[0])
+    _run_threads(clients, work, seconds + 120)
+    return recorder.result(time.perf_counter() - start)

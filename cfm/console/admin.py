@@ -8,6 +8,7 @@ Admins see no case content here (segregation of duties); audit events carry none
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from babel import Locale, UnknownLocaleError
@@ -74,6 +75,17 @@ def _message(exc: AdminError) -> str:
     if exc.code in ERRORS:
         return str(ERRORS[exc.code]) % exc.params if exc.params else str(ERRORS[exc.code])
     return str(exc)
+
+
+def _flash_outcome(action: Callable[[], object], success: str) -> None:
+    """Run an admin operation: the success message, or the translated reason it was refused (nothing kept)."""
+    try:
+        action()
+    except AdminError as exc:
+        db.session.rollback()
+        flash(_message(exc), "error")
+    else:
+        flash(success, "ok")
 
 
 def _me() -> User:
@@ -341,12 +353,7 @@ def programme_number_add(slug: str) -> ResponseReturnValue:
     programme = _programme_or_404(slug)
     form = NumberForm()
     if form.validate_on_submit():
-        try:
-            admin.add_number(programme, form.number.data or "", actor=_me())
-        except AdminError as exc:
-            flash(_message(exc), "error")
-        else:
-            flash(_("Number added."), "ok")
+        _flash_outcome(lambda: admin.add_number(programme, form.number.data or "", actor=_me()), _("Number added."))
     else:
         flash(_("Write the number first."), "error")
     return redirect(url_for("console.admin.programme_edit", slug=programme.slug) + "#numbers")
@@ -357,12 +364,7 @@ def programme_number_remove(slug: str, number_id: int) -> ResponseReturnValue:
     """Remove a phone number from the programme."""
     programme = _programme_or_404(slug)
     if ActionForm().validate_on_submit():
-        try:
-            admin.remove_number(programme, number_id, actor=_me())
-        except AdminError as exc:
-            flash(_message(exc), "error")
-        else:
-            flash(_("Number removed."), "ok")
+        _flash_outcome(lambda: admin.remove_number(programme, number_id, actor=_me()), _("Number removed."))
     return redirect(url_for("console.admin.programme_edit", slug=programme.slug) + "#numbers")
 
 
@@ -372,19 +374,16 @@ def programme_twilio(slug: str) -> ResponseReturnValue:
     programme = _programme_or_404(slug)
     form = TwilioForm()
     if form.validate_on_submit():
-        try:
-            admin.set_twilio_credentials(
+        _flash_outcome(
+            lambda: admin.set_twilio_credentials(
                 programme,
                 account_sid=form.account_sid.data,
                 auth_token=form.auth_token.data,
                 clear=bool(form.clear.data),
                 actor=_me(),
-            )
-        except AdminError as exc:
-            db.session.rollback()
-            flash(_message(exc), "error")
-        else:
-            flash(_("Twilio account saved."), "ok")
+            ),
+            _("Twilio account saved."),
+        )
     else:
         flash(_("The Twilio account SID or token is too long."), "error")
     return redirect(url_for("console.admin.programme_edit", slug=programme.slug) + "#twilio")

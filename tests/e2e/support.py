@@ -66,3 +66,18 @@ def laptop_page(
     page.on("console", console)
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     return context, page, problems
+
+
+def production_like_app(folder: Path, **extra: Any) -> Flask:
+    """The app as deployed (SQLite in `folder`, CSRF on, TESTING off so cookies are Secure), fresh keys."""
+    from cfm import create_app
+    from cfm.services.crypto import generate_keys
+
+    config = {
+        "WTF_CSRF_ENABLED": True,
+        "DATABASE_URL": f"sqlite:///{folder / 'cfm.sqlite'}",
+        "REDIS_URL": None,
+        **generate_keys(),
+        **extra,
+    }
+    return create_app(config)

@@ -22,9 +22,7 @@ from playwright.sync_api import Page, expect
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from cfm import create_app
-from cfm.services.crypto import generate_keys
-from tests.e2e.support import SCREENSHOTS, laptop_page, serve
+from tests.e2e.support import SCREENSHOTS, laptop_page, production_like_app, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -128,17 +126,7 @@ class Served:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app on 127.0.0.1 (SQLite, CSRF on, TESTING off so cookies are Secure) served by werkzeug in a thread."""
     folder = tmp_path_factory.mktemp("console-e2e")
-    app = create_app(
-        {
-            "SECRET_KEY": "e2e-console-secret-key-not-for-production",
-            "WTF_CSRF_ENABLED": True,
-            "DATABASE_URL": f"sqlite:///{folder / 'cfm.sqlite'}",
-            "REDIS_URL": None,
-            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-            "TWILIO_AUTH_TOKEN": "e2e-token",
-            **generate_keys(),
-        }
-    )
+    app = production_like_app(folder, TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="e2e-token")
     assert app.config["SESSION_COOKIE_SECURE"] is True
     app.extensions["twilio_http_client"] = TwilioAccepts()
     refs = _seed(app)

@@ -17,9 +17,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from cfm import create_app
-from cfm.services.crypto import generate_keys
-from tests.e2e.support import SCREENSHOTS, laptop_page, serve
+from tests.e2e.support import SCREENSHOTS, laptop_page, production_like_app, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -123,15 +121,7 @@ def _seed(app: Flask) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on 127.0.0.1 (SQLite, CSRF on, TESTING off as in production)."""
     folder = tmp_path_factory.mktemp("dashboard-e2e")
-    app = create_app(
-        {
-            "SECRET_KEY": "e2e-dashboard-secret-key-not-for-production",
-            "WTF_CSRF_ENABLED": True,
-            "DATABASE_URL": f"sqlite:///{folder / 'cfm.sqlite'}",
-            "REDIS_URL": None,
-            **generate_keys(),
-        }
-    )
+    app = production_like_app(folder)
     _seed(app)
     with serve(app) as url:
         yield url
