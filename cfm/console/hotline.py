@@ -108,6 +108,7 @@ IMPORT_ERRORS: dict[str, LazyString] = {
 }
 DUPLICATE_IN_FILE = _l("The same transcript_id appears on an earlier row.")
 DUPLICATE_IMPORTED = _l("Already imported as %(reference)s.")
+DUPLICATE_HIDDEN = _l("Already imported.")
 
 
 def _user() -> User:
@@ -292,6 +293,8 @@ def row_reason(result: RowResult) -> str:
     if result.outcome == "duplicate":
         if result.reference:
             return str(DUPLICATE_IMPORTED) % {"reference": result.reference}
+        if result.code == "duplicate_hidden":
+            return str(DUPLICATE_HIDDEN)
         return str(DUPLICATE_IN_FILE)
     template = IMPORT_ERRORS.get(result.code or "")
     if template is None:

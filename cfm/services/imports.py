@@ -116,9 +116,9 @@ def _import_row(
             return RowResult(
                 row, "rejected", transcript_id, code="programme_not_allowed", reason="Not one of your programmes."
             )
-        existing = _existing_reference(transcript_id)
+        existing = _existing(transcript_id)
         if existing is not None:
-            return RowResult(row, "duplicate", transcript_id, existing, "duplicate", "Already imported.")
+            return _duplicate(row, transcript_id, existing, allowed_programmes)
         if dry_run:
             resolve_programme(request)
             return RowResult(row, "would_create", transcript_id)
@@ -129,20 +129,29 @@ def _import_row(
         db.session.rollback()
         return RowResult(row, "failed", transcript_id, code="unavailable", reason="The database is unavailable.")
     if not result.created:
-        return RowResult(row, "duplicate", transcript_id, result.case.reference, "duplicate", "Already imported.")
+        return _duplicate(row, transcript_id, result.case, allowed_programmes)
     return RowResult(row, "created", transcript_id, result.case.reference, queue=result.case.queue)
 
 
-def _existing_reference(transcript_id: str | None) -> str | None:
-    """The reference of the case a hotline transcript with this id was imported into, if any."""
+def _existing(transcript_id: str | None) -> Case | None:
+    """The case a hotline transcript with this id was imported into, if any."""
     if not transcript_id:
         return None
     query = (
-        select(Case.reference)
+        select(Case)
         .join(Message, Message.case_id == Case.id)
         .where(Message.channel == "hotline", Message.provider_id == transcript_id)
     )
     return db.session.scalars(query).first()
+
+
+def _duplicate(
+    row: int, transcript_id: str | None, case: Case, allowed_programmes: Collection[str] | None
+) -> RowResult:
+    """A duplicate row; the earlier case's reference only when it belongs to one of the importer's programmes."""
+    if allowed_programmes is not None and case.programme.slug not in allowed_programmes:
+        return RowResult(row, "duplicate", transcript_id, None, "duplicate_hidden", "Already imported.")
+    return RowResult(row, "duplicate", transcript_id, case.reference, "duplicate", "Already imported.")
 
 
 def _audit(data: bytes, filename: str | None, report: ImportReport, actor: User | None = None) -> None:

@@ -386,3 +386,31 @@ def test_rows_for_a_programme_outside_the_users_scope_are_rejected(client: Flask
     assert db.session.scalars(select(Case).where(Case.programme_id == jordan.id, Case.channel == "hotline")).all() == []
     refused = upload(client, data, programme="jordan")
     assert refused.status_code == 400 and "Choose one of your programmes." in refused.get_data(as_text=True)
+
+
+def test_a_duplicate_of_another_programmes_transcript_never_shows_its_reference(
+    client: FlaskClient, routed: World
+) -> None:
+    from cfm.services.imports import import_transcripts
+
+    elsewhere = import_transcripts(
+        b"transcript_id,text\nX-1,Where do we sleep tonight in the hotel?\n", filename="j.csv", programme="jordan"
+    )
+    jordan_reference = elsewhere.rows[0].reference
+    assert elsewhere.rows[0].outcome == "created" and jordan_reference
+    sign_in(client, routed.users["supervisor"])
+    data = b"transcript_id,text\nX-1,Where do we sleep tonight in the transit centre?\n"
+    for dry_run in ("y", ""):
+        page = upload(client, data, **({"dry_run": dry_run} if dry_run else {})).get_data(as_text=True)
+        assert count_of(page, "duplicate") == 1 and count_of(page, "created") == 0
+        assert "Already imported." in page
+        assert jordan_reference not in page
+    # the importer's own earlier transcript still names its case
+    own = b"transcript_id,text\nK-1,Where do we sleep tonight in the transit centre?\n"
+    first = upload(client, own).get_data(as_text=True)
+    assert count_of(first, "created") == 1
+    kenya_reference = db.session.scalars(
+        select(Case.reference).where(Case.channel == "hotline", Case.programme.has(Programme.slug == "kenya"))
+    ).one()
+    again = upload(client, own).get_data(as_text=True)
+    assert f"Already imported as {kenya_reference}." in again
