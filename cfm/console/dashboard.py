@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import g, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, format_decimal, format_timedelta, get_locale
+from flask_babel import format_date, format_decimal, format_percent, format_timedelta, get_locale
 from flask_babel import gettext as _
 
 from cfm.console import bp, labels
 from cfm.console.views import _user
 from cfm.services import dashboard as figures_service
-from cfm.services.dashboard import Cell, Dashboard, Median, SurveyResult
+from cfm.services.dashboard import Cell, ChoiceQuestion, Dashboard, Median, SurveyResult
 from channels.web import localised
 
 DIMENSION_TITLES = {
@@ -30,6 +30,7 @@ DIMENSION_HEADS = {
     "programme": lambda: _("Programme"),
     "status": lambda: _("Status"),
 }
+YES_NO_LABELS = {"yes": lambda: _("Yes"), "no": lambda: _("No")}
 
 
 def _language_name(code: str) -> str:
@@ -67,7 +68,7 @@ def _table(cells: list[Cell], names: list[str]) -> list[dict[str, Any]]:
 
 
 def _survey_chart(survey: SurveyResult, locale: str) -> dict[str, Any]:
-    """One stacked bar per question: how many answered 1, 2, 3, 4, 5."""
+    """One stacked bar per rating question: how many answered 1, 2, 3, 4, 5."""
     questions = [localised(q.text, locale) for q in survey.questions]
     datasets = []
     for index, rating in enumerate(figures_service.RATING_VALUES):
@@ -81,7 +82,8 @@ def _survey_chart(survey: SurveyResult, locale: str) -> dict[str, Any]:
     return {
         "id": f"survey-{survey.slug}",
         "kind": "stacked",
-        "title": localised(survey.title, locale),
+        "survey": survey.slug,
+        "title": _("Ratings"),
         "labels": questions,
         "datasets": datasets,
         "rows": [
@@ -95,8 +97,52 @@ def _survey_chart(survey: SurveyResult, locale: str) -> dict[str, Any]:
             }
             for q in survey.questions
         ],
-        "responses": survey.responses.display,
     }
+
+
+def _choice_chart(survey: SurveyResult, question: ChoiceQuestion, locale: str) -> dict[str, Any]:
+    """One horizontal bar per option: how many respondents chose it (options in the definition's order)."""
+    names = [
+        YES_NO_LABELS[o.id]() if question.type == "yes_no" else localised(o.text, locale) for o in question.options
+    ]
+    shares = [format_percent(o.share, format="#,##0%") if o.share is not None else None for o in question.options]
+    return {
+        "id": f"survey-{survey.slug}-{question.id}",
+        "kind": "choice",
+        "horizontal": True,
+        "survey": survey.slug,
+        "title": localised(question.text, locale),
+        "labels": names,
+        "datasets": [{"label": _("People"), "data": [o.count.value for o in question.options]}],
+        "shares": shares,
+        "multiple": question.type == "multiple_choice",
+        "answered": question.answered.display,
+        "empty": question.answered.value == 0,  # nobody answered: a sentence instead of an empty chart
+        "table": [
+            {"label": name, "display": o.count.display, "suppressed": o.count.suppressed, "share": share or "—"}
+            for name, o, share in zip(names, question.options, shares, strict=True)
+        ],
+    }
+
+
+def _survey_charts(survey: SurveyResult, locale: str) -> list[dict[str, Any]]:
+    """The ratings chart of a survey (if it asks for any), then one chart per yes/no or choice question."""
+    ratings = [_survey_chart(survey, locale)] if survey.questions else []
+    return ratings + [_choice_chart(survey, q, locale) for q in survey.choices]
+
+
+def survey_sections(data: Dashboard, all_charts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per survey: its title, responses in the period, and its charts (for the page's survey part)."""
+    locale = str(get_locale() or "en")
+    return [
+        {
+            "slug": survey.slug,
+            "title": localised(survey.title, locale),
+            "responses": survey.responses.display,
+            "charts": [c for c in all_charts if c.get("survey") == survey.slug],
+        }
+        for survey in data.surveys
+    ]
 
 
 def charts(data: Dashboard) -> list[dict[str, Any]]:
@@ -134,7 +180,8 @@ def charts(data: Dashboard) -> list[dict[str, Any]]:
                 "table": _table(cells, shown),
             }
         )
-    result.extend(_survey_chart(survey, locale) for survey in data.surveys)
+    for survey in data.surveys:
+        result.extend(_survey_charts(survey, locale))
     return result
 
 
@@ -152,10 +199,12 @@ def dashboard() -> ResponseReturnValue:
         "gaps": _("Weeks with fewer than 5 cases are left out of the line; the table lists every week."),
         "table": _("Numbers"),
     }
+    all_charts = charts(data)
     return render_template(
         "console/dashboard.html",
         d=data,
-        charts=charts(data),
+        charts=all_charts,
+        surveys=survey_sections(data, all_charts),
         settings=settings,
         first_response=_duration(data.first_response),
         closure=_duration(data.closure),

@@ -11,8 +11,9 @@ Rules, decided here and tested in tests/cfm/console/test_dashboard.py:
   small-number suppression: a count from 1 to 4 is shown as "<5"; when a breakdown has exactly one such cell, the
   next smallest cell is hidden too, so that it cannot be worked out from the total. Medians over fewer than
   five cases are hidden for them as well.
-- Survey results are the distributions of the structured rating answers (1-5) of the surveys of the user's
-  programmes; free-text answers are never read here (they live in cases, sealed when restricted).
+- Survey results are the distributions of the structured answers of the surveys of the user's programmes: ratings
+  (1-5), yes/no and choices, counted per option with the same filters and suppression as the cases; free-text
+  answers are never read here (they live in cases, sealed when restricted).
 - Roles that read nothing (an admin without a reading role) get an empty dashboard.
 """
 
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select, union_all
+from sqlalchemy import Select, and_, case, distinct, func, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from cfm.extensions import db
@@ -31,7 +32,7 @@ from cfm.models import Case, CaseEvent, Message, Programme, Survey, SurveyRespon
 from cfm.models.case import QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED
 from cfm.models.types import utcnow
 from cfm.services.access import GENERAL_READERS, can_see_restricted, visible_cases
-from channels.web import RATING_VALUES, SurveyDefinition
+from channels.web import RATING_VALUES, Option, Question, SurveyDefinition
 
 READERS = ("officer", "supervisor", "focal_point", "report_viewer")
 SUPPRESS_BELOW = 5
@@ -181,14 +182,45 @@ class RatingQuestion:
     mean: float | None
 
 
+CHOICE_TYPES = ("yes_no", "single_choice", "multiple_choice")
+YES_NO = (("yes", True), ("no", False))  # option id on the chart, stored answer
+
+
+@dataclasses.dataclass(frozen=True)
+class ChoiceOption:
+    """How many respondents chose one option; `share` of the question's respondents, None when hidden."""
+
+    id: str
+    text: dict[str, str]  # empty for yes/no: the console words them in the viewer's language
+    count: Cell
+    share: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ChoiceQuestion:
+    """The answers to one yes/no, single- or multiple-choice question, per option in the definition's order.
+
+    `answered` counts respondents (a response without an answer to this question is in no option and not here);
+    in a multiple-choice question a respondent counts once in each option chosen, so shares may add up to more
+    than 100%.
+    """
+
+    id: str
+    type: str
+    text: dict[str, str]
+    options: list[ChoiceOption]
+    answered: Cell
+
+
 @dataclasses.dataclass(frozen=True)
 class SurveyResult:
-    """The rating questions of one survey (all of the user's programmes that publish it)."""
+    """The charted questions of one survey (all of the user's programmes that publish it)."""
 
     slug: str
     title: dict[str, str]
     responses: Cell
     questions: list[RatingQuestion]
+    choices: list[ChoiceQuestion] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,8 +389,116 @@ def _survey_definitions(scope: list[int]) -> dict[str, list[SurveyDefinition]]:
     return found
 
 
+def _charted_questions(definitions: list[SurveyDefinition]) -> dict[str, Question]:
+    """Rating and choice questions of every version, by id: the newest words and options first, then options only
+    older versions offered (answers to them still count)."""
+    merged: dict[str, Question] = {}
+    for definition in reversed(definitions):  # newest last: its words win
+        for question in definition.questions:
+            if question.type != "rating" and question.type not in CHOICE_TYPES:
+                continue
+            older = merged.get(question.id)
+            if older is not None and question.options:
+                known = {o.id for o in question.options}
+                extra = tuple(o for o in older.options if o.id not in known)
+                question = dataclasses.replace(question, options=question.options + extra)
+            merged[question.id] = question
+    return merged
+
+
+def _json_path(qid: str) -> str:
+    """The SQLite JSON path of one answer (question ids are lower-case letters, digits and underscores)."""
+    return f'$."{qid}"'
+
+
+def _answer_is(qid: str, kind: str) -> ColumnElement[bool]:
+    """True where the answer to `qid` is stored as this JSON type: 'number', 'boolean', 'string' or 'array'.
+
+    An answer of another type (a question whose type changed between versions, a row edited by hand) is left out
+    instead of cast: on PostgreSQL one bad cast would fail the whole dashboard.
+    """
+    if _dialect() == "postgresql":
+        return func.json_typeof(SurveyResponse.answers[qid]) == kind
+    names = {"number": ("integer", "real"), "boolean": ("true", "false"), "string": ("text",), "array": ("array",)}
+    return func.json_type(SurveyResponse.answers, _json_path(qid)).in_(names[kind])
+
+
+def _chosen(qid: str) -> Any:
+    """The options of a list answer as rows with a `value` column (json_each / json_array_elements_text)."""
+    if _dialect() == "postgresql":
+        answer = SurveyResponse.answers[qid]
+        # Only arrays reach the function (it fails on a scalar), whatever order the planner evaluates the WHERE in.
+        arrays_only = case((func.json_typeof(answer) == "array", answer))
+        return func.json_array_elements_text(arrays_only).table_valued("value").render_derived()
+    return func.json_each(SurveyResponse.answers, _json_path(qid)).table_valued("value")
+
+
+def _choice_counts(responses: Select[tuple[SurveyResponse]], question: Question) -> tuple[dict[str, int], int]:
+    """Respondents per option id and respondents in all, counted by the database (a few rows come back)."""
+    qid = question.id
+    if question.type == "yes_no":
+        value = SurveyResponse.answers[qid].as_boolean()
+        found = dict(_grouped(responses.where(_answer_is(qid, "boolean")), value))
+        counts = {key: int(found.get(stored, 0)) for key, stored in YES_NO}
+        return counts, sum(counts.values())
+    ids = [o.id for o in question.options]
+    if question.type == "single_choice":
+        value = SurveyResponse.answers[qid].as_string()
+        counts = dict(_grouped(responses.where(_answer_is(qid, "string"), value.in_(ids)), value))
+        return counts, sum(counts.values())
+    # Multiple choice, stored as a list of option ids: one joined row per listed option; counting distinct responses
+    # counts each option once per response even if it is listed twice, and each respondent once in `answered`.
+    chosen = _chosen(qid)
+    picked = responses.join_from(SurveyResponse, chosen, true()).where(
+        _answer_is(qid, "array"), chosen.c.value.in_(ids)
+    )
+    respondents = func.count(distinct(SurveyResponse.id))
+    per_option = picked.with_only_columns(chosen.c.value, respondents).group_by(chosen.c.value)
+    counts = {str(key): int(n) for key, n in db.session.execute(per_option)}
+    answered = int(db.session.scalar(picked.with_only_columns(respondents)) or 0)
+    return counts, answered
+
+
+def _choice_question(responses: Select[tuple[SurveyResponse]], question: Question, *, active: bool) -> ChoiceQuestion:
+    """One yes/no or choice question: respondents per option in the definition's order, suppressed like the cases."""
+    counts, answered = _choice_counts(responses, question)
+    if question.type == "yes_no":
+        options = [Option(key, {}) for key, _stored in YES_NO]
+    else:
+        options = list(question.options)
+    cells = suppress([(o.id, counts.get(o.id, 0)) for o in options], active=active)
+    return ChoiceQuestion(
+        id=question.id,
+        type=question.type,
+        text=question.text,
+        options=[
+            ChoiceOption(o.id, o.text, cell, cell.value / answered if cell.value is not None and answered else None)
+            for o, cell in zip(options, cells, strict=True)
+        ],
+        answered=_single("answered", answered, active=active),
+    )
+
+
+def _rating_question(responses: Select[tuple[SurveyResponse]], question: Question, *, active: bool) -> RatingQuestion:
+    """One rating question: how many answered 1 to 5, and the mean (hidden with the small numbers)."""
+    value = SurveyResponse.answers[question.id].as_integer()
+    counts = dict(_grouped(responses.where(_answer_is(question.id, "number"), value.in_(RATING_VALUES)), value))
+    answered = sum(counts.values())
+    mean = sum(int(k) * n for k, n in counts.items()) / answered if answered else None
+    hide_mean = active and answered < SUPPRESS_BELOW
+    return RatingQuestion(
+        id=question.id,
+        text=question.text,
+        low=question.low,
+        high=question.high,
+        cells=suppress([(str(v), counts.get(v, 0)) for v in RATING_VALUES], active=active),
+        answered=_single("answered", answered, active=active),
+        mean=None if hide_mean else mean,
+    )
+
+
 def survey_results(scope: list[int], filters: DashboardFilters, *, active: bool) -> list[SurveyResult]:
-    """Rating distributions per survey and question, counted by the database."""
+    """Rating distributions and yes/no and choice counts per survey and question, counted by the database."""
     results = []
     for slug, definitions in sorted(_survey_definitions(scope).items()):
         responses = (
@@ -372,29 +512,15 @@ def survey_results(scope: list[int], filters: DashboardFilters, *, active: bool)
             )
         )
         total = int(db.session.scalar(responses.with_only_columns(func.count())) or 0)
-        questions: dict[str, Any] = {}
-        for definition in reversed(definitions):  # newest last: its words win
-            questions.update({q.id: q for q in definition.questions if q.type == "rating"})
-        charted = []
-        for qid, question in questions.items():
-            value = SurveyResponse.answers[qid].as_integer()
-            counts = dict(_grouped(responses.where(value.in_(RATING_VALUES)), value))
-            answered = sum(counts.values())
-            mean = sum(int(k) * n for k, n in counts.items()) / answered if answered else None
-            hide_mean = active and answered < SUPPRESS_BELOW
-            charted.append(
-                RatingQuestion(
-                    id=qid,
-                    text=question.text,
-                    low=question.low,
-                    high=question.high,
-                    cells=suppress([(str(v), counts.get(v, 0)) for v in RATING_VALUES], active=active),
-                    answered=_single("answered", answered, active=active),
-                    mean=None if hide_mean else mean,
-                )
-            )
-        if charted:
-            results.append(SurveyResult(slug, definitions[0].title, _single(slug, total, active=active), charted))
+        rated, choices = [], []
+        for question in _charted_questions(definitions).values():
+            if question.type == "rating":
+                rated.append(_rating_question(responses, question, active=active))
+            else:
+                choices.append(_choice_question(responses, question, active=active))
+        if rated or choices:
+            title = definitions[0].title
+            results.append(SurveyResult(slug, title, _single(slug, total, active=active), rated, choices))
     return results
 
 

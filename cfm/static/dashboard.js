@@ -35,6 +35,17 @@
     return chart.labels.map(function (text, i) { return data[i] === null ? text + " (" + settings.hidden + ")" : text; });
   }
 
+  function tooltipText(chart) {
+    // Survey choices: the people who chose an option and their share of those who answered ("12 (40%)").
+    if (chart.kind !== "choice") { return {}; }
+    return {
+      label: function (item) {
+        var share = chart.shares[item.dataIndex];
+        return item.dataset.label + ": " + item.formattedValue + (share ? " (" + share + ")" : "");
+      },
+    };
+  }
+
   function config(chart) {
     var horizontal = Boolean(chart.horizontal) || chart.kind === "stacked";
     var stacked = chart.kind === "stacked";
@@ -89,7 +100,7 @@
             rtl: rtl,
             labels: { boxWidth: 14, boxHeight: 14, color: ink },
           },
-          tooltip: { rtl: rtl, textDirection: rtl ? "rtl" : "ltr" },
+          tooltip: { rtl: rtl, textDirection: rtl ? "rtl" : "ltr", callbacks: tooltipText(chart) },
           subtitle: {
             // A line has gaps where weeks are hidden: say so instead of crowding every label.
             display: chart.kind === "line" && chart.datasets[0].data.indexOf(null) !== -1,

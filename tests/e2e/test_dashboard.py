@@ -109,6 +109,9 @@ def _seed(app: Flask) -> None:
                     "welcome": rng.choices([1, 2, 3, 4, 5], [1, 1, 3, 6, 5])[0],
                     "overall": rng.choices([1, 2, 3, 4, 5], [1, 2, 3, 5, 4])[0],
                     "staff_respect": rng.choices([1, 2, 3, 4, 5], [0, 1, 2, 5, 8])[0],
+                    "has_housing": rng.random() < 0.7,
+                    "felt_safe": rng.random() < 0.85,
+                    "biggest_need": rng.choice(["documents", "health", "housing", "housing", "work_school"]),
                 }
                 received = now - timedelta(days=rng.random() * 80)
                 db.session.add(
@@ -162,7 +165,7 @@ def test_dashboard_draws_its_charts(site: str, browser: Any, email: str, lang: s
     expect(page.locator("body.charts-on")).to_have_count(1)
     canvases = page.locator("canvas[data-chart]")
     assert canvases.count() >= 7  # weeks, 5 breakdowns, surveys
-    for chart in ("weeks", "category", "programme", "survey-travel"):
+    for chart in ("weeks", "category", "programme", "survey-travel", "survey-arrival-biggest_need"):
         assert _painted(page, f'canvas[data-chart="{chart}"]') > 500, chart
     # The numbers stay available: visually hidden tables, shown by a button.
     first_table = page.locator("#card-category .dash-table")

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
 
 import cfm
 from cfm.extensions import db
-from cfm.models import Case, CaseEvent, Message, Programme, SurveyResponse
+from cfm.models import Case, CaseEvent, Message, Programme, Survey, SurveyResponse, User
 from cfm.services import dashboard
 from cfm.services.classification import apply_prediction
-from cfm.services.dashboard import Cell, DashboardFilters, RestrictedTile, suppress
+from cfm.services.dashboard import Cell, ChoiceQuestion, DashboardFilters, RestrictedTile, suppress
 from cfm.services.surveys import publish_survey
 from channels.base import Contact
+from channels.web import Option, Question, SurveyDefinition
 from tests.cfm.console.conftest import RESTRICTED_TEXT, World, make_case, sign_in
-from tests.cfm.helpers import send
+from tests.cfm.helpers import send, user
 
 JAN = DashboardFilters(programme="", date_from=date(2025, 1, 6), date_to=date(2025, 2, 2))
 CONTACT_NAME = "Amina Tesfaye"
@@ -353,3 +357,262 @@ def test_vendored_chart_js_exists_and_is_served(client: FlaskClient) -> None:
     response = client.get("/static/dashboard.js")
     assert response.status_code == 200 and b"dashboard-data" in response.data
     response.close()
+
+
+# --- survey yes/no and choice questions (issue 6) ------------------------------------------------------------
+
+MULTIPLE = Question(
+    id="services_used",
+    type="multiple_choice",
+    text={"en": "Which services did you use?", "ar": "ما الخدمات التي استخدمتها؟"},
+    options=(
+        Option("transport", {"en": "Transport", "ar": "النقل"}),
+        Option("interpreter", {"en": "Interpreter", "ar": "الترجمة"}),
+        Option("medical", {"en": "Medical check", "ar": "الفحص الطبي"}),
+    ),
+)
+
+
+def programme_named(slug: str) -> Programme:
+    """A programme by slug."""
+    return db.session.scalars(select(Programme).where(Programme.slug == slug)).one()
+
+
+def answer(survey: Survey, answers: dict[str, Any], days_ago: float = 1) -> None:
+    """One stored survey response, received some days ago."""
+    db.session.add(
+        SurveyResponse(
+            survey=survey,
+            programme_id=survey.programme_id,
+            answers=answers,
+            received_at=datetime.now(UTC) - timedelta(days=days_ago),
+        )
+    )
+
+
+@pytest.fixture
+def arrival(world: World) -> dict[str, Survey]:
+    """'arrival' published in Kenya and Jordan; Kenya has answers, Jordan one; more Kenyan ones outside the range.
+
+    Kenya, last 12 weeks: has_housing yes 6, no 2, unanswered 2; biggest_need housing 5, documents 2, health 1,
+    an unknown option once (not counted), a wrongly typed answer once (not counted, and no failed cast on PostgreSQL).
+    """
+    kenya, jordan = (
+        publish_survey(programme_named("kenya"), "arrival"),
+        publish_survey(programme_named("jordan"), "arrival"),
+    )
+    housing = [True] * 6 + [False] * 2 + [None] * 2
+    needs = ["housing"] * 5 + ["documents"] * 2 + ["health", "pizza", 7]
+    for index, (has, need) in enumerate(zip(housing, needs, strict=True)):
+        answers: dict[str, Any] = {"welcome": 4, "biggest_need": need}
+        if has is not None:
+            answers["has_housing"] = has
+        answer(kenya, answers, days_ago=index)
+    for _ in range(3):
+        answer(kenya, {"has_housing": False, "biggest_need": "documents"}, days_ago=200)
+    answer(jordan, {"has_housing": True, "biggest_need": "health"})
+    db.session.commit()
+    return {"kenya": kenya, "jordan": jordan}
+
+
+def choice(result: dashboard.Dashboard, qid: str, slug: str = "arrival") -> ChoiceQuestion:
+    """One choice question of the dashboard's survey results."""
+    survey = next(s for s in result.surveys if s.slug == slug)
+    return next(q for q in survey.choices if q.id == qid)
+
+
+def counted(question: ChoiceQuestion) -> list[tuple[str, int | None]]:
+    """(option id, respondents) in the order shown."""
+    return [(o.id, o.count.value) for o in question.options]
+
+
+def payload(html: str) -> dict[str, Any]:
+    """The charts' JSON block of a dashboard page."""
+    return json.loads(re.search(r'id="dashboard-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+
+
+def test_survey_yes_no_and_choice_counts_per_option(arrival: dict[str, Survey], world: World) -> None:
+    officer = dashboard.build(world.user("officer"), DashboardFilters.from_args({}))
+    [survey] = officer.surveys
+    assert survey.responses.value == 10
+    assert [q.id for q in survey.choices] == ["has_housing", "biggest_need"]  # the definition's order
+    housing = choice(officer, "has_housing")
+    assert housing.type == "yes_no" and counted(housing) == [("yes", 6), ("no", 2)]
+    assert housing.answered.value == 8  # the two responses without an answer are in no option
+    assert [o.share for o in housing.options] == [pytest.approx(6 / 8), pytest.approx(2 / 8)]
+    need = choice(officer, "biggest_need")
+    assert counted(need) == [("documents", 2), ("health", 1), ("housing", 5), ("work_school", 0), ("nothing", 0)]
+    assert need.answered.value == 8  # "pizza" and 7 are no option of the question
+    assert need.options[2].share == pytest.approx(5 / 8) and need.options[3].share == 0
+    assert need.options[0].text["en"] == "Documents"
+    assert [q.id for q in survey.questions] == ["welcome"]  # the ratings are still there
+
+
+def test_survey_choice_counts_are_suppressed_below_five(arrival: dict[str, Survey], world: World) -> None:
+    viewer = dashboard.build(world.user("viewer"), DashboardFilters.from_args({"programme": "kenya"}))
+    need = choice(viewer, "biggest_need")
+    # 2 and 1 hidden (two cells: neither gives the other away); 5 and the zeros shown.
+    assert counted(need) == [("documents", None), ("health", None), ("housing", 5), ("work_school", 0), ("nothing", 0)]
+    assert [o.share for o in need.options] == [None, None, pytest.approx(5 / 8), 0, 0]
+    housing = choice(viewer, "has_housing")
+    # "no" (2) is hidden; "yes" too, since 8 answered minus 6 would give it away.
+    assert counted(housing) == [("yes", None), ("no", None)] and housing.answered.value == 8
+    assert all(o.share is None for o in housing.options)
+    jordan = dashboard.build(world.user("viewer"), DashboardFilters.from_args({"programme": "jordan"}))
+    assert choice(jordan, "has_housing").answered.value is None  # 1 respondent: "<5"
+    # The officer, who may open the cases, sees exact figures.
+    assert counted(choice(dashboard.build(world.user("officer"), DashboardFilters.from_args({})), "has_housing")) == [
+        ("yes", 6),
+        ("no", 2),
+    ]
+
+
+def test_survey_choice_page_hides_small_numbers_from_a_report_viewer(
+    client: FlaskClient, arrival: dict[str, Survey], world: World
+) -> None:
+    sign_in(client, world.users["viewer"])
+    html = client.get("/console/dashboard?programme=kenya").get_data(as_text=True)
+    charts = {c["id"]: c for c in payload(html)["charts"]}
+    need = charts["survey-arrival-biggest_need"]
+    assert need["kind"] == "choice" and need["datasets"][0]["data"] == [None, None, 5, 0, 0]
+    assert need["shares"][:3] == [None, None, "62%"]  # 5 of 8 (62.5%: Babel rounds half to even)
+    assert charts["survey-arrival-has_housing"]["datasets"][0]["data"] == [None, None]
+    card = re.search(r'id="card-survey-arrival-biggest_need">(.*?)</figure>', html, re.S)
+    assert card is not None
+    assert re.findall(r'<td class="num is-hidden">([^<]*)</td>', card.group(1)) == ["&lt;5", "—", "&lt;5", "—"]
+
+
+def test_survey_multiple_choice_counts_each_option_once_per_respondent(
+    arrival: dict[str, Survey], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No shipped survey asks a multiple-choice question yet (the public form has no checkboxes); the stored answer
+    # is a list of option ids. The question is added to the stored definitions the dashboard reads.
+    parsed = dashboard._survey_definitions
+
+    def with_multiple(scope: list[int]) -> dict[str, list[SurveyDefinition]]:
+        found = parsed(scope)
+        return {
+            slug: [dataclasses.replace(d, questions=(*d.questions, MULTIPLE)) for d in definitions]
+            for slug, definitions in found.items()
+        }
+
+    monkeypatch.setattr(dashboard, "_survey_definitions", with_multiple)
+    kenya = arrival["kenya"]
+    for chosen in (
+        ["transport", "interpreter"],
+        ["transport", "transport"],  # listed twice: counted once
+        ["transport", "medical", "interpreter"],
+        ["interpreter"],
+        ["transport", "unknown"],
+        ["unknown"],  # no option of the question: not a respondent
+        [],  # nothing chosen: not a respondent
+        "transport",  # not a list: not counted (and no error on PostgreSQL)
+    ):
+        answer(kenya, {"services_used": chosen})
+    answer(kenya, {"services_used": ["medical"]}, days_ago=200)  # outside the range
+    answer(arrival["jordan"], {"services_used": ["medical", "transport"]})  # another programme
+    db.session.commit()
+    officer = dashboard.build(world.user("officer"), DashboardFilters.from_args({}))
+    used = choice(officer, "services_used")
+    assert used.type == "multiple_choice"
+    assert counted(used) == [("transport", 4), ("interpreter", 3), ("medical", 1)]
+    assert used.answered.value == 5
+    assert [o.share for o in used.options] == [pytest.approx(4 / 5), pytest.approx(3 / 5), pytest.approx(1 / 5)]
+    assert sum(o.share or 0 for o in used.options) > 1  # shares of respondents, not of choices
+    everywhere = dashboard.build(world.user("officer_all"), DashboardFilters.from_args({}))
+    assert counted(choice(everywhere, "services_used")) == [("transport", 5), ("interpreter", 3), ("medical", 2)]
+
+
+NEEDS = ["documents", "health", "housing", "work_school", "nothing"]  # arrival.yaml's order
+ARABIC_NEEDS = ["الوثائق", "الرعاية الصحية", "السكن", "العمل أو المدرسة"]
+ENGLISH_NEEDS = ["Documents", "Health care", "Housing", "Work or school"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "direction", "yes", "needs", "title"),
+    [
+        ("ar", "rtl", "نعم", ARABIC_NEEDS, "ما أكثر ما تحتاجه الآن؟"),
+        ("en", "ltr", "Yes", ENGLISH_NEEDS, "What do you need most now?"),
+    ],
+    ids=["ar", "en"],
+)
+def test_survey_choice_labels_in_the_viewers_language(
+    client: FlaskClient,
+    arrival: dict[str, Survey],
+    world: World,
+    lang: str,
+    direction: str,
+    yes: str,
+    needs: list[str],
+    title: str,
+) -> None:
+    # One option without words in the viewer's language falls back to English.
+    definition = dict(arrival["kenya"].definition)
+    question = next(q for q in definition["questions"] if q["id"] == "biggest_need")
+    nothing = next(o for o in question["options"] if o["id"] == "nothing")
+    nothing["text"] = {"en": "Nothing at the moment", "fr": "Rien pour le moment"}
+    arrival["kenya"].definition = definition
+    flag_modified(arrival["kenya"], "definition")
+    db.session.commit()
+    account = world.user("supervisor")
+    account.locale = lang
+    db.session.commit()
+    sign_in(client, world.users["supervisor"])
+    html = client.get("/console/dashboard").get_data(as_text=True)
+    assert f'dir="{direction}"' in re.search(r"<html[^>]*>", html).group(0)  # type: ignore[union-attr]
+    data = payload(html)
+    assert data["settings"]["rtl"] is (direction == "rtl")
+    charts = {c["id"]: c for c in data["charts"]}
+    biggest = charts["survey-arrival-biggest_need"]
+    assert biggest["labels"] == [*needs, "Nothing at the moment"]
+    assert biggest["title"] == title
+    assert biggest["datasets"][0]["data"] == [2, 1, 5, 0, 0] and biggest["horizontal"] is True
+    assert charts["survey-arrival-has_housing"]["labels"][0] == yes
+    assert 'data-chart="survey-arrival-has_housing"' in html and 'data-chart="survey-arrival-biggest_need"' in html
+    assert ("وصولك" if lang == "ar" else "Your arrival") in html  # the survey's heading
+
+
+def test_survey_choice_counts_follow_the_programme_and_date_filters(arrival: dict[str, Survey], world: World) -> None:
+    hq = world.user("officer_all")
+    assert counted(choice(dashboard.build(hq, DashboardFilters.from_args({})), "has_housing")) == [
+        ("yes", 7),
+        ("no", 2),
+    ]
+    kenya = dashboard.build(hq, DashboardFilters.from_args({"programme": "kenya"}))
+    assert counted(choice(kenya, "has_housing")) == [("yes", 6), ("no", 2)]
+    jordan = dashboard.build(hq, DashboardFilters.from_args({"programme": "jordan"}))
+    assert counted(choice(jordan, "biggest_need")) == [("documents", 0), ("health", 1), *[(k, 0) for k in NEEDS[2:]]]
+    today = datetime.now(UTC).date()
+    old = {"from": (today - timedelta(days=230)).isoformat(), "to": (today - timedelta(days=150)).isoformat()}
+    back_then = dashboard.build(hq, DashboardFilters.from_args(old))
+    assert counted(choice(back_then, "has_housing")) == [("yes", 0), ("no", 3)]
+    assert counted(choice(back_then, "biggest_need"))[0] == ("documents", 3)
+    assert next(s for s in back_then.surveys if s.slug == "arrival").responses.value == 3
+
+
+def test_user_of_another_programme_sees_none_of_the_survey_answers(
+    client: FlaskClient, arrival: dict[str, Survey], world: World
+) -> None:
+    user("officer.jordan@example.org", "officer", programmes=("jordan",))
+    db.session.commit()
+    kenya_officer = dashboard.build(world.user("officer"), DashboardFilters.from_args({}))  # as a check
+    assert choice(kenya_officer, "has_housing").answered.value == 8
+    db.session.expire_all()
+    account = db.session.scalars(select(User).where(User.email == "officer.jordan@example.org")).one()
+    seen = dashboard.build(account, DashboardFilters.from_args({}))
+    assert counted(choice(seen, "has_housing")) == [("yes", 1), ("no", 0)]  # the Jordan answer only
+    asked = dashboard.build(account, DashboardFilters.from_args({"programme": "kenya"}))  # not theirs: ignored
+    assert counted(choice(asked, "has_housing")) == [("yes", 1), ("no", 0)]
+    focal = dashboard.build(world.user("focal_jordan"), DashboardFilters.from_args({}))
+    assert choice(focal, "biggest_need").answered.value is None  # 1 respondent, suppressed for a focal point
+    sign_in(client, "officer.jordan@example.org")
+    html = client.get("/console/dashboard?programme=kenya").get_data(as_text=True)
+    charts = {c["id"]: c for c in payload(html)["charts"]}
+    assert charts["survey-arrival-has_housing"]["datasets"][0]["data"] == [1, 0]
+    assert charts["survey-arrival-biggest_need"]["datasets"][0]["data"] == [0, 1, 0, 0, 0]
+    # Kenya's old answers are not theirs either: in that period nobody of Jordan answered, and the page says so.
+    today = datetime.now(UTC).date()
+    old = f"from={today - timedelta(days=230)}&to={today - timedelta(days=150)}"
+    html = client.get(f"/console/dashboard?{old}&programme=kenya").get_data(as_text=True)
+    assert 'data-chart="survey-arrival-has_housing"' not in html and 'id="card-survey-arrival-has_housing"' in html
+    assert html.count("Nobody answered this question in this period.") == 2
