@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then CFM_* environment variables, then `config`."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(cfm_config.DEFAULTS)
+    # A deep copy: CFM_KEY__sub=... environment variables write into nested dicts, never into the module's defaults.
+    app.config.from_mapping(copy.deepcopy(cfm_config.DEFAULTS))
     app.config.from_prefixed_env("CFM")
     if config:
         app.config.from_mapping(config)

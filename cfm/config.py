@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from classifier.categories import CATEGORIES
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: SQLite file cfm.sqlite in the instance folder
@@ -19,6 +22,21 @@ DEFAULTS: dict[str, Any] = {
     "LOCALES": ["en", "fr", "es", "ar", "fa_AF", "ps", "uk", "ru", "so", "sw", "am", "ti"],
     "DUE_HOURS_RESTRICTED": 72,
     "DUE_HOURS_GENERAL": 30 * 24,
+    # Issue 6: service level per category, in hours from receipt (cfm.services.routing.due_hours). A programme may
+    # set its own; a category left out falls back to its queue's level. From the environment as one JSON object,
+    # which replaces the whole map: CFM_DUE_HOURS_BY_CATEGORY='{"safety_protection": 12, "other": 336}'.
+    "DUE_HOURS_BY_CATEGORY": {
+        "safety_protection": 24,  # a risk to someone's safety: the same day
+        "sexual_exploitation_abuse": 72,  # PSEA: a focal point acts within 72 hours
+        "fraud_corruption": 72,
+        "staff_misconduct": 72,
+        "assistance_request": 72,  # medical needs, a wheelchair, lost documents: within three days
+        "information_request": 7 * 24,
+        "service_complaint": 14 * 24,
+        "suggestion": 30 * 24,
+        "appreciation": 30 * 24,
+        "other": 30 * 24,
+    },
     "CLASSIFY_RETRIES": 3,
     "JOB_QUEUE": "cfm",
     "JOB_RETRY_INTERVALS": [5, 30, 120],  # seconds between RQ retries (backoff)
@@ -79,5 +97,22 @@ def coerce(config: dict[str, Any]) -> None:
             config[key] = config[key].strip().lower() in ("1", "true", "yes", "on")
     if isinstance(config.get("IVR_LANGUAGES"), str):
         config["IVR_LANGUAGES"] = [code.strip() for code in config["IVR_LANGUAGES"].split(",") if code.strip()]
+    if "DUE_HOURS_BY_CATEGORY" in config:
+        config["DUE_HOURS_BY_CATEGORY"] = _due_hours_by_category(config["DUE_HOURS_BY_CATEGORY"])
     if isinstance(config.get("LOCALES"), str):
         config["LOCALES"] = [code.strip() for code in config["LOCALES"].split(",") if code.strip()]
+
+
+def _due_hours_by_category(value: Any) -> dict[str, int]:
+    """A fresh {category: hours} map (JSON text from the environment too); refuses unknown codes and bad hours."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else {}
+    if not isinstance(value, dict):
+        raise ValueError("DUE_HOURS_BY_CATEGORY must be a JSON object of category codes to hours.")
+    unknown = sorted(set(value) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"DUE_HOURS_BY_CATEGORY: unknown categories {', '.join(unknown)}.")
+    hours = {str(code): int(h) for code, h in value.items() if h is not None}
+    if any(h < 1 for h in hours.values()):
+        raise ValueError("DUE_HOURS_BY_CATEGORY: hours must be positive whole numbers.")
+    return hours

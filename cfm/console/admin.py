@@ -22,6 +22,7 @@ from flask_login import current_user
 from cfm.console import bp as console_bp
 from cfm.console import labels
 from cfm.console.admin_forms import (
+    KOBO_FIELD_LABELS,
     ActionForm,
     AuditSearchForm,
     NumberForm,
@@ -29,15 +30,17 @@ from cfm.console.admin_forms import (
     ProgrammeEditForm,
     ReasonForm,
     TemplateForm,
+    TokenFieldsForm,
     TokenForm,
     TwilioForm,
     UserCreateForm,
     UserEditForm,
 )
 from cfm.extensions import db
-from cfm.models import ROLES, Programme, ReplyTemplate, User
-from cfm.services import admin, reply_templates
+from cfm.models import ROLES, ApiToken, Programme, ReplyTemplate, User
+from cfm.services import admin, reply_templates, routing
 from cfm.services.admin import AdminError
+from classifier.categories import GENERAL_CATEGORIES, RESTRICTED_CATEGORIES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -67,6 +70,19 @@ ERRORS: dict[str, Any] = {
     "template_body": _l("The text must have 1 to %(count)d characters."),
     "placeholder": _l("Unknown placeholder: %(placeholders)s. Use {reference} and {programme} only."),
     "template_exists": _l("A template with this name and language exists already for these programmes."),
+    "category": _l("Unknown category: %(categories)s."),
+    "due_hours": _l("A service level is from 1 to %(max)d hours, or empty for the default."),
+    "due_hours_restricted": _l(
+        "A restricted category must be due within the restricted level (%(hours)d hours): shorten it, "
+        "or raise the restricted level."
+    ),
+    "field_key": _l("Unknown field map key: %(keys)s."),
+    "field_name": _l(
+        "Not a Kobo field name: %(name)s. Use letters, digits, _ - . and / between a group and its field, "
+        "at most 100 characters."
+    ),
+    "field_count": _l("At most %(count)d field names for one field."),
+    "token_revoked": _l("This token is revoked: its field names can no longer change."),
 }
 
 
@@ -310,13 +326,17 @@ def _programme_page(programme: Programme, form: ProgrammeEditForm, error: str | 
         action=ActionForm(),
         surveys=[(slug, library()[slug], published.get(slug)) for slug in sorted(library())],
         has_token=programme.twilio_auth_token is not None,
+        due_groups=[(_l("General queue"), GENERAL_CATEGORIES), (_l("Restricted queue"), RESTRICTED_CATEGORIES)],
+        due_defaults={
+            code: routing.default_due_hours(programme, code) for code in (*GENERAL_CATEGORIES, *RESTRICTED_CATEGORIES)
+        },
         error=error,
-    ), 400 if error else 200
+    ), 400 if error or form.errors else 200
 
 
 @bp.route("/programmes/<slug>", methods=["GET", "POST"])
 def programme_edit(slug: str) -> ResponseReturnValue:
-    """A programme's name, language, time zone, due-date defaults and retention."""
+    """A programme's name, language, time zone, service levels (per queue and per category) and retention."""
     programme = _programme_or_404(slug)
     form = ProgrammeEditForm(obj=None if request.method == "POST" else programme)
     form.language.choices = _language_choices()
@@ -334,6 +354,7 @@ def programme_edit(slug: str) -> ResponseReturnValue:
                 timezone=(form.timezone.data or "").strip(),
                 due_hours_general=form.due_hours_general.data,
                 due_hours_restricted=form.due_hours_restricted.data,
+                due_hours_by_category=form.due_hours_by_category.data,
                 retention_days=form.retention_days.data,
                 actor=_me(),
                 reason=form.reason.data,
@@ -417,14 +438,66 @@ def tokens() -> ResponseReturnValue:
     error = None
     if form.validate_on_submit():
         try:
-            row, token = admin.create_api_token(form.programme.data or "", form.name.data or "", actor=_me())
+            row, token = admin.create_api_token(
+                form.programme.data or "",
+                form.name.data or "",
+                actor=_me(),
+                field_map=admin.parse_field_map(form.kobo.data),
+            )
         except AdminError as exc:
+            db.session.rollback()
             error = _message(exc)
         else:
             return render_template("console/admin/token_created.html", row=row, token=token)
     return render_template(
-        "console/admin/tokens.html", tokens=list_tokens(), form=form, reason=ReasonForm(), error=error
-    ), 400 if error else 200
+        "console/admin/tokens.html",
+        tokens=list_tokens(),
+        form=form,
+        reason=ReasonForm(),
+        kobo_defaults=current_app.config["API_KOBO_FIELDS"],
+        kobo_labels=KOBO_FIELD_LABELS,
+        error=error,
+    ), 400 if error or form.errors else 200
+
+
+def _token_or_404(token_id: int) -> ApiToken:
+    """A token by id, or 404."""
+    row = admin.get_api_token(token_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.route("/tokens/<int:token_id>/fields", methods=["GET", "POST"])
+def token_fields(token_id: int) -> ResponseReturnValue:
+    """Which KoboToolbox form fields a token's submissions are read from; read-only once the token is revoked."""
+    row = _token_or_404(token_id)
+    saved = {"kobo": {key: ", ".join(names) for key, names in (row.field_map or {}).items()}}
+    error = None
+    if not row.active:  # read-only: the saved map, whatever was posted
+        form = TokenFieldsForm(formdata=None, data=saved)
+        if request.method == "POST":
+            error = str(ERRORS["token_revoked"])
+    else:
+        form = TokenFieldsForm(data=None if request.method == "POST" else saved)
+    if error is None and form.validate_on_submit():
+        try:
+            field_map = None if form.reset.data else admin.parse_field_map(form.kobo.data)
+            admin.set_token_field_map(row, field_map, actor=_me(), reason=form.reason.data)
+        except AdminError as exc:
+            db.session.rollback()
+            error = _message(exc)
+        else:
+            flash(_("Field names of token %(name)s saved.", name=row.name), "ok")
+            return redirect(url_for("console.admin.tokens"))
+    return render_template(
+        "console/admin/token_fields.html",
+        row=row,
+        form=form,
+        kobo_defaults=current_app.config["API_KOBO_FIELDS"],
+        kobo_labels=KOBO_FIELD_LABELS,
+        error=error,
+    ), 400 if error or form.errors else 200
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])

@@ -11,6 +11,8 @@ from wtforms import (
     DateField,
     EmailField,
     Field,
+    Form,
+    FormField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -21,8 +23,11 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from cfm.services.admin import MAX_REASON, MIN_PASSWORD_LENGTH
+from cfm.api.tokens import FIELD_MAP_KEYS, MAX_FIELD_NAME, MAX_FIELD_NAMES
+from cfm.console.labels import CATEGORY_LABELS
+from cfm.services.admin import MAX_DUE_HOURS, MAX_REASON, MIN_PASSWORD_LENGTH
 from cfm.services.reply_templates import MAX_BODY, MAX_NAME, unknown_placeholders
+from classifier.categories import CATEGORIES
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -93,6 +98,28 @@ def _hours(label: Any, description: Any) -> IntegerField:
     return IntegerField(label, validators=[Optional(), NumberRange(min=1, max=100_000)], description=description)
 
 
+class CategoryHoursForm(Form):
+    """One optional service level per category (issue 6); the fields are added below, one per category code."""
+
+
+for _code in CATEGORIES:
+    setattr(
+        CategoryHoursForm,
+        _code,
+        IntegerField(
+            CATEGORY_LABELS[_code],
+            validators=[
+                Optional(),
+                NumberRange(
+                    min=1,
+                    max=MAX_DUE_HOURS,
+                    message=_l("From 1 to %(max)d hours (a year), or empty for the default."),
+                ),
+            ],
+        ),
+    )
+
+
 class ProgrammeEditForm(FlaskForm):
     """A programme's settings."""
 
@@ -103,8 +130,15 @@ class ProgrammeEditForm(FlaskForm):
         validators=[DataRequired(), Length(max=64)],
         description=_l("An IANA name such as Africa/Nairobi or Asia/Amman."),
     )
-    due_hours_general = _hours(_l("Hours to deal with a general case"), _l("Empty: the default, 30 days."))
-    due_hours_restricted = _hours(_l("Hours to deal with a restricted case"), _l("Empty: the default, 72 hours."))
+    due_hours_general = _hours(
+        _l("Hours to deal with a general case"),
+        _l("Empty: the default, 30 days. When set, no general category's default level is later than this."),
+    )
+    due_hours_restricted = _hours(
+        _l("Hours to deal with a restricted case"),
+        _l("Empty: the default, 72 hours. No restricted case is ever due later than this."),
+    )
+    due_hours_by_category = FormField(CategoryHoursForm)
     retention_days = _hours(
         _l("Keep personal data of closed cases for (days)"), _l("Empty: the server's RETENTION_DAYS setting.")
     )
@@ -136,8 +170,34 @@ class TwilioForm(FlaskForm):
     clear = BooleanField(_l("Remove this programme's own Twilio account (use the server's)"))
 
 
+KOBO_FIELD_LABELS: dict[str, Any] = {
+    "text": _l("Feedback text"),
+    "language": _l("Language"),
+    "consent": _l("Consent to be contacted"),
+    "phone": _l("Phone number"),
+    "name": _l("Name"),
+    "email": _l("Email"),
+}
+
+
+class KoboFieldsForm(Form):
+    """A token's KoboToolbox field map: comma-separated form field names per key (cfm.api.tokens checks them)."""
+
+
+for _key in FIELD_MAP_KEYS:
+    setattr(
+        KoboFieldsForm,
+        _key,
+        StringField(
+            KOBO_FIELD_LABELS[_key],
+            validators=[Optional(), Length(max=MAX_FIELD_NAMES * (MAX_FIELD_NAME + 2))],
+            render_kw={"dir": "ltr", "autocomplete": "off", "spellcheck": "false"},
+        ),
+    )
+
+
 class TokenForm(FlaskForm):
-    """A new API token for a partner system."""
+    """A new API token for a partner system, optionally with its Kobo field map."""
 
     programme = SelectField(_l("Programme"), choices=[])
     name = StringField(
@@ -145,6 +205,15 @@ class TokenForm(FlaskForm):
         validators=[DataRequired(), Length(max=100)],
         description=_l("Who uses it, e.g. KoboToolbox household survey."),
     )
+    kobo = FormField(KoboFieldsForm)
+
+
+class TokenFieldsForm(FlaskForm):
+    """Change a token's Kobo field map, or reset it to the configured default."""
+
+    kobo = FormField(KoboFieldsForm)
+    reset = BooleanField(_l("Use the server's default field names for every field"))
+    reason = _reason()
 
 
 class AuditSearchForm(FlaskForm):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cfm.extensions import db
@@ -24,6 +24,9 @@ class Programme(db.Model):  # type: ignore[name-defined]
     is_default: Mapped[bool] = mapped_column(default=False)
     due_hours_restricted: Mapped[int | None] = mapped_column(default=None)
     due_hours_general: Mapped[int | None] = mapped_column(default=None)
+    # Issue 6: the programme's own service level per category ({"safety_protection": 12, ...}, hours from receipt);
+    # None or a missing category: the server's DUE_HOURS_BY_CATEGORY (cfm.services.routing.due_at).
+    due_hours_by_category: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
     retention_days: Mapped[int | None] = mapped_column(default=None)
     twilio_account_sid: Mapped[str | None] = mapped_column(String(64), default=None)
     twilio_auth_token: Mapped[str | None] = mapped_column(Sealed, default=None)

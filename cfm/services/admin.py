@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from cfm.extensions import db
 from cfm.models import ROLES, ApiToken, AuditEvent, PhoneNumber, Programme, User
 from cfm.services import audit
+from classifier.categories import CATEGORIES, is_restricted
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MIN_PASSWORD_LENGTH = 12
+MAX_DUE_HOURS = 365 * 24  # a service level of at most a year
 
 
 class AdminError(ValueError):
@@ -241,6 +244,33 @@ def _positive(value: int | None, field: str) -> int | None:
     return value
 
 
+def _due_hours_by_category(
+    hours: Mapping[str, int | None] | None, due_hours_restricted: int | None
+) -> dict[str, int] | None:
+    """A programme's per-category service levels: known categories, 1 hour to a year; None when none is set.
+
+    A restricted category may not exceed the restricted queue's level, which caps it anyway (routing.due_hours).
+    """
+    unknown = sorted(set(hours or {}) - set(CATEGORIES))
+    if unknown:
+        raise AdminError(f"Unknown category: {', '.join(unknown)}.", "category", categories=", ".join(unknown)[:200])
+    levels = {code: int(value) for code in CATEGORIES if (value := (hours or {}).get(code)) is not None}
+    for code, value in levels.items():
+        if not 1 <= value <= MAX_DUE_HOURS:
+            raise AdminError(
+                f"{code}: a service level is 1 to {MAX_DUE_HOURS} hours, or empty.", "due_hours", max=MAX_DUE_HOURS
+            )
+    cap = due_hours_restricted or int(current_app.config["DUE_HOURS_RESTRICTED"])
+    over = [code for code, value in levels.items() if is_restricted(code) and value > cap]
+    if over:
+        raise AdminError(
+            f"{', '.join(over)}: a restricted category is due within the restricted level ({cap} hours).",
+            "due_hours_restricted",
+            hours=cap,
+        )
+    return levels or None
+
+
 def update_programme(
     programme: Programme,
     *,
@@ -250,21 +280,27 @@ def update_programme(
     due_hours_general: int | None,
     due_hours_restricted: int | None,
     retention_days: int | None,
+    due_hours_by_category: Mapping[str, int | None] | None = None,
     actor: User,
     reason: str | None = None,
 ) -> Programme:
-    """Change a programme's settings; the audit event lists what changed, old and new."""
+    """Change a programme's settings; the audit event lists what changed, old and new.
+
+    due_hours_by_category: hours per category code; a missing or None value takes the default (routing.due_hours).
+    """
     name = name.strip()
     if not name or len(name) > 200:
         raise AdminError("The name must have 1 to 200 characters.", "name")
     if not LANGUAGE.match(language):
         raise AdminError(f"Not a language code: {language}.", "language", language=language)
+    restricted_hours = _positive(due_hours_restricted, "due_hours_restricted")
     new = {
         "name": name,
         "default_language": language,
         "timezone": check_timezone(timezone),
         "due_hours_general": _positive(due_hours_general, "due_hours_general"),
-        "due_hours_restricted": _positive(due_hours_restricted, "due_hours_restricted"),
+        "due_hours_restricted": restricted_hours,
+        "due_hours_by_category": _due_hours_by_category(due_hours_by_category, restricted_hours),
         "retention_days": _positive(retention_days, "retention_days"),
     }
     changes = {k: {"old": getattr(programme, k), "new": v} for k, v in new.items() if getattr(programme, k) != v}
@@ -374,22 +410,71 @@ def set_survey_published(programme: Programme, slug: str, published: bool, *, ac
     db.session.commit()
 
 
-def create_api_token(programme_slug: str, name: str, *, actor: User) -> tuple[ApiToken, str]:
+def parse_field_map(texts: Mapping[str, str | None]) -> dict[str, list[str]] | None:
+    """Kobo field names typed per key, comma-separated ("group_a/complaint, complaint_text"), checked.
+
+    cfm.api.tokens.check_field_map does the checking (one way for the CLI and the console); an empty box leaves
+    the key to the configured API_KOBO_FIELDS.
+    """
+    from cfm.api import tokens
+
+    try:
+        return tokens.check_field_map({key: (text or "").split(",") for key, text in texts.items()})
+    except tokens.TokenError as exc:
+        raise AdminError(str(exc), exc.code, **exc.params) from exc
+
+
+def create_api_token(
+    programme_slug: str, name: str, *, actor: User, field_map: Mapping[str, list[str]] | None = None
+) -> tuple[ApiToken, str]:
     """A new API token (cfm.api.tokens); returns the row and the token, which is shown once and never stored."""
     from cfm.api import tokens
 
+    details: dict[str, Any] = {"name": name.strip()[:100]}
+    if field_map:
+        details["field_map"] = dict(field_map)
     audit.record(
-        "admin.api_token_create",
-        actor=actor,
-        object_type="programme",
-        object_ref=programme_slug,
-        details={"name": name.strip()[:100]},
+        "admin.api_token_create", actor=actor, object_type="programme", object_ref=programme_slug, details=details
     )
     try:
-        return tokens.create_token(programme_slug, name)
+        return tokens.create_token(programme_slug, name, field_map)
     except tokens.TokenError as exc:
         db.session.rollback()
-        raise AdminError(str(exc), "token") from exc
+        raise AdminError(str(exc), exc.code or "token", **exc.params) from exc
+
+
+def get_api_token(token_id: int) -> ApiToken | None:
+    """One token by id."""
+    return db.session.get(ApiToken, token_id)
+
+
+def set_token_field_map(
+    row: ApiToken, field_map: Mapping[str, list[str]] | None, *, actor: User, reason: str | None = None
+) -> ApiToken:
+    """Change which Kobo form fields a token's submissions are read from (None: the configured default for all).
+
+    A revoked token is read-only. The audit event records the old and the new map (field names, never answers).
+    """
+    from cfm.api import tokens
+
+    if not row.active:
+        raise AdminError("A revoked token cannot be changed.", "token_revoked")
+    try:
+        new = tokens.check_field_map(field_map)
+    except tokens.TokenError as exc:
+        raise AdminError(str(exc), exc.code, **exc.params) from exc
+    old = row.field_map or None
+    if new != old:
+        row.field_map = new
+        audit.record(
+            "admin.api_token_fields",
+            actor=actor,
+            object_type="api_token",
+            object_ref=str(row.id),
+            details=with_reason({"field_map": {"old": old, "new": new}}, reason),
+        )
+        db.session.commit()
+    return row
 
 
 def revoke_api_token(token_id: int, *, actor: User, reason: str | None = None) -> ApiToken:

@@ -17,7 +17,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from flask_babel import gettext as _
@@ -268,13 +268,27 @@ def reclassify(
     elif was_restricted and not to_restricted:
         _move_to_general(case, actor)
         details["queue"] = [old_queue, case.queue]
+    old_due = case.due_at
+    case.due_at = _recomputed_due(case, category, escalated=to_restricted and not was_restricted)
+    if case.due_at != old_due:
+        # Even a later date (e.g. an overdue restricted case moved to a category with a longer level) is on record.
+        details["due_at"] = [old_due.isoformat() if old_due else None, case.due_at.isoformat()]
     _audit("case.category", case, actor, event, **details)
     db.session.commit()
     return event
 
 
+def _recomputed_due(case: Case, category: str, *, escalated: bool) -> datetime:
+    """The due date for the new category, counted from receipt (issue 6: service levels per category).
+
+    Moving a case into the restricted queue never makes it due later than it was.
+    """
+    due = routing.due_at(case.programme, case.received_at, restricted=case.queue != QUEUE_GENERAL, category=category)
+    return min(due, case.due_at) if escalated and case.due_at else due
+
+
 def _move_to_restricted(case: Case, actor: User, category: str) -> None:
-    """Seal the text and thread, raise priority, give focal points the restricted service level."""
+    """Seal the text and thread, raise priority (reclassify() gives it the category's service level)."""
     old_queue = case.queue
     case.queue = QUEUE_RESTRICTED
     case.set_sealed(True)
@@ -282,22 +296,19 @@ def _move_to_restricted(case: Case, actor: User, category: str) -> None:
         message.set_sealed(True)
     case.restricted_reasons = sorted(set(case.restricted_reasons or []) | {"officer"})
     case.priority = "urgent" if category in routing.URGENT_CATEGORIES else "high"
-    due = routing.due_at(case.programme, utcnow(), restricted=True)
-    case.due_at = min(due, case.due_at) if case.due_at else due
     if case.assignee is not None and not _may_read_queue(case.assignee, QUEUE_RESTRICTED):
         case.assignee = None  # an officer may not keep a case they can no longer open
     _event(case, actor, "queue", old_queue, QUEUE_RESTRICTED, None)
 
 
 def _move_to_general(case: Case, actor: User) -> None:
-    """Unseal the text and thread (searchable again), general service level and priority."""
+    """Unseal the text and thread (searchable again), normal priority (reclassify() sets the service level)."""
     old_queue = case.queue
     case.queue = QUEUE_GENERAL
     case.set_sealed(False)
     for message in case.messages:
         message.set_sealed(False)
     case.priority = "normal"
-    case.due_at = routing.due_at(case.programme, case.received_at, restricted=False)
     if case.assignee is not None and not _may_read_queue(case.assignee, QUEUE_GENERAL):
         case.assignee = None
     _event(case, actor, "queue", old_queue, QUEUE_GENERAL, None)

@@ -29,7 +29,7 @@ def test_general_feedback_is_stored_classified_and_routed_to_the_general_queue(p
     assert case.category_source == "model"
     assert case.queue == "general"
     assert case.text_plain is not None and case.text_sealed is None
-    assert case.due_at is not None and (case.due_at - case.received_at).days == 30
+    assert case.due_at is not None and (case.due_at - case.received_at).days == 7  # information_request: 7 days
     assert case.reference in result.acknowledgement
     assert [m.direction for m in case.messages] == ["inbound"]
 

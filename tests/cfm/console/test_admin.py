@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -11,8 +13,8 @@ from sqlalchemy import select, text
 
 from cfm.api.tokens import authenticate
 from cfm.extensions import db
-from cfm.models import ApiToken, AuditEvent, PhoneNumber, Programme, User
-from cfm.services import audit
+from cfm.models import ApiToken, AuditEvent, Case, PhoneNumber, Programme, User
+from cfm.services import audit, routing
 from cfm.services.surveys import published_surveys
 from tests.cfm.console.conftest import RESTRICTED_TEXT, World, audit_events, sign_in
 from tests.cfm.helpers import PASSWORD
@@ -432,3 +434,291 @@ def test_audit_log_page_shows_no_restricted_content(client: FlaskClient, world: 
     for secret in (RESTRICTED_TEXT, "interpreter", "Survivor met", "Kakuma"):  # ...never what was written
         assert secret not in page
     assert client.get(f"/console/cases/{ref}").status_code == 404  # and still cannot open the case
+
+
+# --- service levels per category (issue 6) ----------------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def due_for(case: Case, category: str) -> datetime:
+    """The due date routing gives the case's programme for a general category, counted from the case's receipt."""
+    return routing.due_at(case.programme, case.received_at, restricted=False, category=category)
+
+
+def _settings(**extra: str) -> dict[str, str]:
+    """The programme form of Kenya as the page would post it, plus per-category hours."""
+    return {"name": "Kenya resettlement", "language": "sw", "timezone": "Africa/Nairobi", **extra}
+
+
+def test_admin_sets_service_levels_per_category(client: FlaskClient, world: World) -> None:
+    sign_in(client, world.users["admin"])
+    page = client.get("/console/admin/programmes/kenya").get_data(as_text=True)
+    assert "Service levels per category" in page and "Safety and protection" in page
+    assert 'name="due_hours_by_category-safety_protection"' in page
+    assert 'placeholder="24 h (default)"' in page and 'placeholder="168 h (default)"' in page
+    response = client.post(
+        "/console/admin/programmes/kenya",
+        data=_settings(
+            **{
+                "due_hours_by_category-safety_protection": "12",
+                "due_hours_by_category-information_request": "48",
+                "due_hours_by_category-other": "",
+                "reason": "PSEA SOP 2026",
+            }
+        ),
+    )
+    assert response.status_code == 302
+    assert programme("kenya").due_hours_by_category == {"information_request": 48, "safety_protection": 12}
+    [event] = audit_events("programme.update", "kenya")
+    assert event.details is not None and event.details["reason"] == "PSEA SOP 2026"
+    assert event.details["changes"]["due_hours_by_category"] == {
+        "old": None,
+        "new": {"information_request": 48, "safety_protection": 12},
+    }
+    page = client.get("/console/admin/programmes/kenya").get_data(as_text=True)
+    assert re.search(r'name="due_hours_by_category-safety_protection"[^>]*value="12"', page)
+    # A case of that category now gets the programme's level.
+    case = world.case("kenya_general")
+    assert due_for(case, "information_request") == case.received_at + 48 * HOUR
+    # Emptying every box returns to the defaults.
+    client.post("/console/admin/programmes/kenya", data=_settings(reason="back to the defaults"))
+    assert programme("kenya").due_hours_by_category is None
+    assert audit_events("programme.update", "kenya")[-1].details["changes"]["due_hours_by_category"] == {  # type: ignore[index]
+        "old": {"information_request": 48, "safety_protection": 12},
+        "new": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"due_hours_by_category-information_request": "0"}, "From 1 to 8760 hours"),
+        ({"due_hours_by_category-suggestion": "9000"}, "From 1 to 8760 hours"),
+        ({"due_hours_by_category-other": "two days"}, ""),
+        ({"due_hours_by_category-fraud_corruption": "100"}, "within the restricted level (72 hours)"),
+        (
+            {"due_hours_restricted": "48", "due_hours_by_category-staff_misconduct": "60"},
+            "within the restricted level (48 hours)",
+        ),
+    ],
+)
+def test_service_levels_per_category_are_validated(
+    client: FlaskClient, world: World, fields: dict[str, str], message: str
+) -> None:
+    sign_in(client, world.users["admin"])
+    response = client.post("/console/admin/programmes/kenya", data=_settings(**fields))
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    kenya = programme("kenya")
+    assert kenya.due_hours_by_category is None and kenya.due_hours_restricted is None
+    assert audit_events("programme.update", "kenya") == []
+
+
+def test_service_levels_are_checked_by_the_service_too(world: World) -> None:
+    from cfm.services.admin import AdminError, update_programme
+
+    kenya = programme("kenya")
+    settings: dict[str, Any] = {"name": kenya.name, "language": "sw", "timezone": "UTC"}
+    settings.update(due_hours_general=None, due_hours_restricted=None, retention_days=None)
+    with pytest.raises(AdminError) as unknown:
+        update_programme(kenya, **settings, due_hours_by_category={"urgent": 5}, actor=world.user("admin"))
+    assert unknown.value.code == "category"
+    with pytest.raises(AdminError) as too_long:
+        update_programme(kenya, **settings, due_hours_by_category={"other": 10_000}, actor=world.user("admin"))
+    assert too_long.value.code == "due_hours"
+
+
+def test_officers_cannot_change_service_levels(client: FlaskClient, world: World) -> None:
+    sign_in(client, world.users["supervisor"])
+    response = client.post(
+        "/console/admin/programmes/kenya", data=_settings(**{"due_hours_by_category-safety_protection": "200"})
+    )
+    assert response.status_code == 404 and programme("kenya").due_hours_by_category is None
+
+
+# --- KoboToolbox field maps of API tokens (issue 6) -------------------------------------------------------------
+
+KOBO_SUBMISSION = {
+    "_uuid": "4b6f1d1e-0000-4000-8000-00000000a001",
+    "_xform_id_string": "aArrival2026",
+    "_submission_time": "2026-01-10T09:00:00",
+    "group_a/grievance": "The water at the transit centre ran out on Tuesday and nobody came.",
+    "q_mobile": "+254711000777",
+    "q_ok": "yes",
+}
+
+
+def _create_token(client: FlaskClient, **fields: str) -> tuple[ApiToken, str]:
+    """A token created on the admin page: (the row, the secret shown once)."""
+    response = client.post("/console/admin/tokens", data={"programme": "kenya", "name": "Kobo arrival", **fields})
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    match = re.search(r'<code class="secret-key once" dir="ltr">(cfm_[^<]+)</code>', response.get_data(as_text=True))
+    assert match is not None
+    db.session.expire_all()
+    return db.session.scalars(select(ApiToken).order_by(ApiToken.id.desc())).first(), match.group(1)  # type: ignore[return-value]
+
+
+def _kobo(client: FlaskClient, secret: str, body: dict[str, Any]) -> Any:
+    """POST a Kobo REST Service submission to the partner API."""
+    return client.post("/api/v1/feedback", json=body, headers={"Authorization": f"Bearer {secret}"})
+
+
+def test_tokens_page_shows_each_tokens_field_map_or_the_default(client: FlaskClient, world: World) -> None:
+    sign_in(client, world.users["admin"])
+    row, _secret = _create_token(client)
+    assert row.field_map is None
+    page = client.get("/console/admin/tokens").get_data(as_text=True)
+    assert "Default KoboToolbox field names" in page
+    assert "feedback, text, complaint, comment, message, description" in page  # API_KOBO_FIELDS["text"]
+    assert f'href="/console/admin/tokens/{row.id}/fields"' in page
+
+
+def test_admin_edits_a_tokens_field_map_and_the_kobo_endpoint_uses_it(client: FlaskClient, world: World) -> None:
+    sign_in(client, world.users["admin"])
+    row, secret = _create_token(client, **{"kobo-phone": "q_mobile"})
+    assert row.field_map == {"phone": ["q_mobile"]}
+    created = audit_events("admin.api_token_create", "kenya")[-1]
+    assert created.details is not None and created.details["field_map"] == {"phone": ["q_mobile"]}
+    # None of the default names matches this form's questions: the token names them.
+    form = client.get(f"/console/admin/tokens/{row.id}/fields").get_data(as_text=True)
+    assert re.search(r'name="kobo-phone"[^>]*value="q_mobile"', form)
+    assert 'placeholder="feedback, text, complaint, comment, message, description"' in form
+    response = client.post(
+        f"/console/admin/tokens/{row.id}/fields",
+        data={
+            "kobo-text": " group_a/grievance,  complaint_text, group_a/grievance ",
+            "kobo-consent": "q_ok",
+            "kobo-phone": "q_mobile",
+            "reason": "arrival form v2",
+        },
+    )
+    assert response.status_code == 302
+    assert "Field names of token Kobo arrival saved" in flashes(client, response)
+    db.session.expire_all()
+    new_map = {"text": ["group_a/grievance", "complaint_text"], "consent": ["q_ok"], "phone": ["q_mobile"]}
+    assert db.session.get(ApiToken, row.id).field_map == new_map  # type: ignore[union-attr]
+    [event] = audit_events("admin.api_token_fields", str(row.id))
+    assert event.actor == world.users["admin"] and event.details == {
+        "field_map": {"old": {"phone": ["q_mobile"]}, "new": new_map},
+        "reason": "arrival form v2",
+    }
+    listing = client.get("/console/admin/tokens").get_data(as_text=True)
+    assert "group_a/grievance, complaint_text" in listing
+    # The partner API reads the submission through the new map: text, consent and phone.
+    api = client.application.test_client()
+    accepted = _kobo(api, secret, KOBO_SUBMISSION)
+    assert accepted.status_code == 201, accepted.get_json()
+    assert accepted.get_json()["ignored_fields"] == []
+    case = db.session.scalars(select(Case).where(Case.channel == "api")).one()
+    assert case.text == KOBO_SUBMISSION["group_a/grievance"]
+    assert case.reporter is not None and case.reporter.phone == "+254711000777" and case.reporter.consent_to_contact
+    # Reset to the default: the form's text is no longer found, and the partner is told which fields it sent.
+    reset = client.post(f"/console/admin/tokens/{row.id}/fields", data={"reset": "y", "reason": "form retired"})
+    assert reset.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ApiToken, row.id).field_map is None  # type: ignore[union-attr]
+    assert audit_events("admin.api_token_fields", str(row.id))[-1].details == {
+        "field_map": {"old": new_map, "new": None},
+        "reason": "form retired",
+    }
+    again = _kobo(api, secret, {**KOBO_SUBMISSION, "_uuid": "4b6f1d1e-0000-4000-8000-00000000a002"})
+    assert again.status_code == 422 and again.get_json()["error"] == "no_text_field"
+    assert "group_a/grievance" in again.get_json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"kobo-text": "complaint text"}, "Not a Kobo field name: complaint text."),
+        ({"kobo-text": "<script>"}, "Not a Kobo field name: &lt;script&gt;."),
+        ({"kobo-text": "group_a//complaint"}, "Not a Kobo field name"),
+        ({"kobo-text": "a" * 101}, "at most 100 characters"),
+        ({"kobo-phone": ", ".join(f"q{n}" for n in range(11))}, "At most 10 field names for one field."),
+    ],
+)
+def test_a_bad_field_map_is_refused_clearly(
+    client: FlaskClient, world: World, fields: dict[str, str], message: str
+) -> None:
+    sign_in(client, world.users["admin"])
+    row, _secret = _create_token(client, **{"kobo-text": "q_story"})
+    response = client.post(f"/console/admin/tokens/{row.id}/fields", data={**fields, "reason": "x"})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ApiToken, row.id).field_map == {"text": ["q_story"]}  # type: ignore[union-attr]
+    assert audit_events("admin.api_token_fields", str(row.id)) == []
+    # The same rules apply when the token is created.
+    refused = client.post("/console/admin/tokens", data={"programme": "kenya", "name": "bad", **fields})
+    assert refused.status_code == 400 and message in refused.get_data(as_text=True)
+    assert db.session.scalars(select(ApiToken).where(ApiToken.name == "bad")).first() is None
+
+
+def test_field_map_keys_are_checked_in_one_place(world: World) -> None:
+    from cfm.api.tokens import TokenError, create_token
+    from cfm.services.admin import AdminError, parse_field_map
+
+    with pytest.raises(AdminError) as unknown:
+        parse_field_map({"colour": "q_colour"})
+    assert unknown.value.code == "field_key"
+    with pytest.raises(TokenError, match="Not a Kobo field name"):
+        create_token("kenya", "cli", {"text": ["has space"]})
+    assert parse_field_map({"text": " , ", "phone": ""}) is None
+
+
+def test_a_revoked_tokens_field_map_is_read_only(client: FlaskClient, world: World) -> None:
+    sign_in(client, world.users["admin"])
+    row, _secret = _create_token(client, **{"kobo-text": "q_story"})
+    client.post(f"/console/admin/tokens/{row.id}/revoke", data={"reason": "partner left"})
+    page = client.get(f"/console/admin/tokens/{row.id}/fields").get_data(as_text=True)
+    assert "can no longer change" in page and "Save field names" not in page
+    assert re.search(r'name="kobo-text"[^>]*disabled', page) or re.search(r'disabled[^>]*name="kobo-text"', page)
+    refused = client.post(f"/console/admin/tokens/{row.id}/fields", data={"kobo-text": "q_other", "reset": "y"})
+    assert refused.status_code == 400 and "This token is revoked" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ApiToken, row.id).field_map == {"text": ["q_story"]}  # type: ignore[union-attr]
+    assert audit_events("admin.api_token_fields", str(row.id)) == []
+    assert client.get("/console/admin/tokens/99999/fields").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["officer", "supervisor", "focal", "viewer"])
+def test_only_admins_see_or_change_a_tokens_field_map(client: FlaskClient, world: World, role: str) -> None:
+    from cfm.api.tokens import create_token
+
+    row, _secret = create_token("kenya", "kobo", {"text": ["q_story"]})
+    sign_in(client, world.users[role])
+    assert client.get(f"/console/admin/tokens/{row.id}/fields").status_code == 404
+    response = client.post(f"/console/admin/tokens/{row.id}/fields", data={"kobo-text": "q_other"})
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(ApiToken, row.id).field_map == {"text": ["q_story"]}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("app", [{"WTF_CSRF_ENABLED": True}], indirect=True)
+def test_field_map_and_service_level_changes_need_the_csrf_token(client: FlaskClient, world: World) -> None:
+    import pyotp
+
+    from cfm.api.tokens import create_token
+    from tests.cfm.console.conftest import TOTP_SECRET
+
+    row, _secret = create_token("kenya", "kobo", {"text": ["q_story"]})
+    login = client.get("/console/login").get_data(as_text=True)
+    client.post(
+        "/console/login", data={"email": world.users["admin"], "password": PASSWORD, "csrf_token": _token(login)}
+    )
+    verify = client.get("/console/login/verify").get_data(as_text=True)
+    client.post("/console/login/verify", data={"code": pyotp.TOTP(TOTP_SECRET).now(), "csrf_token": _token(verify)})
+    forged = client.post(f"/console/admin/tokens/{row.id}/fields", data={"kobo-text": "q_other"})
+    assert forged.status_code == 400
+    levels = {"due_hours_by_category-safety_protection": "6"}
+    assert client.post("/console/admin/programmes/kenya", data=_settings(**levels)).status_code == 400
+    db.session.expire_all()
+    assert db.session.get(ApiToken, row.id).field_map == {"text": ["q_story"]}  # type: ignore[union-attr]
+    assert programme("kenya").due_hours_by_category is None
+    page = client.get(f"/console/admin/tokens/{row.id}/fields").get_data(as_text=True)
+    saved = client.post(
+        f"/console/admin/tokens/{row.id}/fields", data={"kobo-text": "q_other", "csrf_token": _token(page)}
+    )
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ApiToken, row.id).field_map == {"text": ["q_other"]}  # type: ignore[union-attr]
