@@ -4,6 +4,12 @@ threads and first responses spread over two years, written with COPY on PostgreS
 Texts come from the corpus (every language); restricted cases have their text sealed with the app's keys, as
 intake would store them. Rows bypass intake (a million submissions through the classifier would take an hour)
 but use the same columns, the same sealing and the same routing rule (restricted category -> restricted queue).
+Cases arrive over the two years in id order, as they do in a live database (ids follow arrival); statuses are
+drawn independently of age, which leaves far more old cases open than a real programme has (a harder queue).
+
+Loading is a bulk load: the case table's secondary indexes (and on SQLite the full-text triggers) are dropped,
+the rows written in batches generated column by column, then the indexes built once, the full-text index filled
+in one statement, and the tables vacuumed and analysed, as an operator would after a bulk import.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,66 +48,75 @@ CATEGORY_WEIGHTS = {
     "staff_misconduct": 5,
     "safety_protection": 4,
 }
+PRIORITY_WEIGHTS = {"low": 10, "normal": 70, "high": 15, "urgent": 5}
 PROGRAMMES = ("kenya", "jordan", "afghanistan", "ukraine")
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PAIRS = [a + b for a in ALPHABET for b in ALPHABET]  # 10 random bits -> two symbols
+SPAN = timedelta(days=730)
 BATCH = 20_000
 
 
-def _reference(rng: random.Random, used: set[str]) -> str:
-    """A unique reference code in the product's format."""
-    while True:
-        symbols = "".join(rng.choice(ALPHABET) for _ in range(8))
-        code = f"{symbols[:4]}-{symbols[4:]}"
-        if code not in used:
-            used.add(code)
-            return code
+def _reference(bits: int) -> str:
+    """A reference code in the product's format from 40 random bits."""
+    return f"{PAIRS[bits >> 30]}{PAIRS[(bits >> 20) & 1023]}-{PAIRS[(bits >> 10) & 1023]}{PAIRS[bits & 1023]}"
 
 
-def _rows(n: int, programme_ids: list[int], seed: int) -> Iterator[dict[str, Any]]:
-    """n case rows (dicts of column values); sealed text is filled in by the caller's crypto."""
+def _rows(n: int, programme_ids: list[int], seed: int, now: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """n case rows (dicts of column values) in arrival order; the caller seals restricted text."""
     from classifier.data import load_corpus
 
     rng = random.Random(seed)
-    corpus = load_corpus()
     by_category: dict[str, list[Any]] = {}
-    for example in corpus:
+    for example in load_corpus():
         by_category.setdefault(example.category, []).append(example)
-    categories = list(CATEGORY_WEIGHTS)
-    weights = [CATEGORY_WEIGHTS[c] for c in categories]
-    statuses = list(STATUS_WEIGHTS)
-    status_weights = [STATUS_WEIGHTS[s] for s in statuses]
-    now = datetime.now(UTC)
+
+    def draw(weights: dict[str, int], k: int) -> list[str]:
+        return rng.choices(list(weights), cum_weights=list(accumulate(weights.values())), k=k)
+
+    now = now or datetime.now(UTC)
+    start = now - SPAN
+    step = SPAN / max(n, 1)
     used: set[str] = set()
-    for _ in range(n):
-        category = rng.choices(categories, weights)[0]
-        example = rng.choice(by_category[category])
-        received = now - timedelta(seconds=rng.randint(0, 730 * 86_400))
-        restricted = is_restricted(category)
-        status = rng.choices(statuses, status_weights)[0]
-        due = received + timedelta(hours=72 if restricted else 720)
-        yield {
-            "reference": _reference(rng, used),
-            "programme_id": rng.choice(programme_ids),
-            "channel": rng.choices(CHANNELS, CHANNEL_WEIGHTS)[0],
-            "received_at": received,
-            "language": example.lang,
-            "text": example.text,
-            "restricted": restricted,
-            "category": category,
-            "confidence": round(rng.uniform(0.4, 0.99), 3),
-            "category_source": "model",
-            "predicted_category": category,
-            "model_version": "bench",
-            "classification_status": "done",
-            "classification_attempts": 1,
-            "queue": "restricted" if restricted else "general",
-            "status": status,
-            "priority": rng.choices(("low", "normal", "high", "urgent"), (10, 70, 15, 5))[0],
-            "due_at": due,
-            "closed_at": received + timedelta(hours=rng.randint(2, 2_000)) if status == "closed" else None,
-            "created_at": received,
-            "updated_at": received,
-        }
+    for first in range(0, n, BATCH):
+        k = min(BATCH, n - first)
+        categories = draw(CATEGORY_WEIGHTS, k)
+        statuses = draw(STATUS_WEIGHTS, k)
+        priorities = draw(PRIORITY_WEIGHTS, k)
+        channels = rng.choices(CHANNELS, cum_weights=list(accumulate(CHANNEL_WEIGHTS)), k=k)
+        programmes = rng.choices(programme_ids, k=k)
+        for i in range(k):
+            category, status = categories[i], statuses[i]
+            examples = by_category[category]
+            example = examples[int(rng.random() * len(examples))]
+            restricted = is_restricted(category)
+            received = start + step * (first + i + rng.random())
+            reference = _reference(rng.getrandbits(40))
+            while reference in used:
+                reference = _reference(rng.getrandbits(40))
+            used.add(reference)
+            yield {
+                "reference": reference,
+                "programme_id": programmes[i],
+                "channel": channels[i],
+                "received_at": received,
+                "language": example.lang,
+                "text": example.text,
+                "restricted": restricted,
+                "category": category,
+                "confidence": round(0.4 + 0.59 * rng.random(), 3),
+                "category_source": "model",
+                "predicted_category": category,
+                "model_version": "bench",
+                "classification_status": "done",
+                "classification_attempts": 1,
+                "queue": "restricted" if restricted else "general",
+                "status": status,
+                "priority": priorities[i],
+                "due_at": received + timedelta(hours=72 if restricted else 720),
+                "closed_at": received + timedelta(hours=rng.randint(2, 2_000)) if status == "closed" else None,
+                "created_at": received,
+                "updated_at": received + timedelta(minutes=rng.randint(10, 5_000)),  # first response, reply
+            }
 
 
 def _defaults(table: sa.Table) -> dict[str, Any]:
@@ -115,8 +131,41 @@ def _defaults(table: sa.Table) -> dict[str, Any]:
     return values
 
 
+def _secondary_ddl(conn: sa.Connection, table: str) -> list[tuple[str, str, str]]:
+    """(kind, name, CREATE statement) of the table's indexes and triggers that no constraint needs."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(
+            sa.text(
+                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                "WHERE x.indrelid = CAST(:table AS regclass) "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)"
+            ),
+            {"table": f'"{table}"'},
+        )
+        return [("INDEX", name, sql) for name, sql in rows]
+    rows = conn.execute(
+        sa.text("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = :table AND type IN ('index', 'trigger')"),
+        {"table": table},
+    )
+    return [(kind.upper(), name, sql) for kind, name, sql in rows if sql]  # autoindexes (constraints) have no sql
+
+
+FTS_FILL = (
+    'INSERT INTO case_fts(rowid, text_plain) SELECT id, text_plain FROM "case" '
+    "WHERE id > :before AND text_plain IS NOT NULL",
+    "INSERT INTO message_fts(rowid, text_plain) SELECT id, text_plain FROM message "
+    "WHERE case_id > :before AND text_plain IS NOT NULL",
+)
+MESSAGE_COLUMNS = ["case_id", "direction", "channel", "text_plain", "text_sealed", "media_count", "created_at"]
+REPLY = "Thank you for your message. We are looking into it and will contact you again within seven days."
+
+
 def generate(app: Any, n: int, *, seed: int = 1) -> dict[str, int]:
-    """Create the programmes (if missing) and n cases with a first response on a third of them; return counts."""
+    """Create the programmes (if missing) and n cases with their threads; return counts.
+
+    Every case has its inbound message (the same text, sealed like the case's); a third of the cases got a first
+    response (a status change away from 'new'), a sixth an outbound reply, both at the case's updated_at.
+    """
     from cfm.extensions import db
     from cfm.models import Programme
     from cfm.services.admin import create_programme
@@ -129,39 +178,63 @@ def generate(app: Any, n: int, *, seed: int = 1) -> dict[str, int]:
             if programme is None:
                 programme = create_programme(slug, slug.title(), [f"+25470000{index:04d}"])
             ids.append(programme.id)
+        db.session.commit()
         crypto = get_crypto()
-        table = db.metadata.tables["case"]
-        events = db.metadata.tables["case_event"]
-        defaults = {k: v for k, v in _defaults(table).items() if k not in ("text_plain", "text_sealed")}
+        cases, messages, events = (db.metadata.tables[name] for name in ("case", "message", "case_event"))
+        defaults = {k: v for k, v in _defaults(cases).items() if k not in ("text_plain", "text_sealed")}
         engine = db.engine
-        batch: list[dict[str, Any]] = []
-        written = 0
-        for row in _rows(n, ids, seed):
-            text = row.pop("text")
-            restricted = row.pop("restricted")
-            row["text_plain"] = None if restricted else text
-            row["text_sealed"] = crypto.encrypt(text) if restricted else None
-            batch.append({**defaults, **row})
-            if len(batch) >= BATCH:
-                written += _write(engine, table, batch)
-                batch = []
-        if batch:
-            written += _write(engine, table, batch)
+        postgresql = engine.dialect.name == "postgresql"
         with engine.begin() as conn:
-            # A first response on a third of the cases: a status change some hours after receipt (for the medians).
-            first = sa.select(
-                table.c.id,
-                sa.literal("status"),
-                sa.literal("new"),
-                sa.literal("under_review"),
-                table.c.received_at,
-            ).where(table.c.id % 3 == 0)
-            conn.execute(
-                events.insert().from_select(["case_id", "kind", "old_value", "new_value", "created_at"], first)
-            )
-            if engine.dialect.name == "postgresql":
-                conn.execute(sa.text('ANALYZE "case"'))
-                conn.execute(sa.text("ANALYZE case_event"))
+            before = int(conn.scalar(sa.select(sa.func.coalesce(sa.func.max(cases.c.id), 0))) or 0)
+            secondary = _secondary_ddl(conn, cases.name) + _secondary_ddl(conn, messages.name)
+            for kind, name, _sql in secondary:
+                conn.execute(sa.text(f'DROP {kind} "{name}"'))
+        written = 0
+        try:
+            batch: list[dict[str, Any]] = []
+            for row in _rows(n, ids, seed):
+                text = row.pop("text")
+                restricted = row.pop("restricted")
+                row["text_plain"] = None if restricted else text
+                row["text_sealed"] = crypto.encrypt(text) if restricted else None
+                batch.append({**defaults, **row})
+                if len(batch) >= BATCH:
+                    written += _write(engine, cases, batch)
+                    batch = []
+            if batch:
+                written += _write(engine, cases, batch)
+            with engine.begin() as conn:
+                new = cases.c.id > before
+                c = cases.c
+                thread = [
+                    ("inbound", c.text_plain, c.text_sealed, c.received_at, sa.true()),
+                    ("outbound", sa.literal(REPLY), sa.null(), c.updated_at, c.id % 6 == 0),
+                ]
+                for direction, plain, sealed, at, which in thread:
+                    rows = sa.select(c.id, sa.literal(direction), c.channel, plain, sealed, sa.literal(0), at)
+                    conn.execute(messages.insert().from_select(MESSAGE_COLUMNS, rows.where(new, which)))
+                first = sa.select(
+                    c.id, sa.literal("status"), sa.literal("new"), sa.literal("under_review"), c.updated_at
+                )
+                conn.execute(
+                    events.insert().from_select(
+                        ["case_id", "kind", "old_value", "new_value", "created_at"], first.where(new, c.id % 3 == 0)
+                    )
+                )
+        finally:
+            with engine.begin() as conn:
+                if postgresql:
+                    conn.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
+                for _kind, _name, sql in secondary:
+                    conn.execute(sa.text(sql))
+        with engine.begin() as conn:
+            if not postgresql:  # what the dropped triggers would have indexed, in one statement each
+                for statement in FTS_FILL:
+                    conn.execute(sa.text(statement), {"before": before})
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if postgresql:
+                for name in ("case", "message", "case_event"):
+                    conn.execute(sa.text(f'VACUUM ANALYZE "{name}"'))
             else:
                 conn.execute(sa.text("ANALYZE"))
         return {"cases": written, "programmes": len(ids)}

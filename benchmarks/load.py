@@ -13,7 +13,7 @@ import itertools
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 # What a request is: method, path, body, headers.
 Request = tuple[str, str, bytes, dict[str, str]]
@@ -29,6 +29,8 @@ class Result:
     elapsed: float
     bodies: list[bytes] = dataclasses.field(default_factory=list)
     errors: int = 0  # connection errors
+    # With keep_bodies: (request index, status, body) of every answered request, in request order.
+    answers: list[tuple[int, int, bytes]] = dataclasses.field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -54,25 +56,27 @@ class Result:
 
 
 class _Client:
-    """One keep-alive connection to 127.0.0.1:port, reopened after an error."""
+    """One keep-alive connection to each 127.0.0.1 port, reopened after an error."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.conn: http.client.HTTPConnection | None = None
+        self.conns: dict[int, http.client.HTTPConnection] = {}
 
-    def send(self, request: Request) -> tuple[int, bytes]:
-        """Send one request and read the whole answer."""
+    def send(self, request: Request, port: int | None = None) -> tuple[int, bytes]:
+        """Send one request (to `port`, else the client's own) and read the whole answer."""
         method, path, body, headers = request
+        port = self.port if port is None else port
         for attempt in range(2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            conn = self.conns.get(port)
+            if conn is None:
+                conn = self.conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             try:
-                self.conn.request(method, path, body=body, headers=headers)
-                response = self.conn.getresponse()
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
                 return response.status, response.read()
             except (http.client.HTTPException, OSError):
-                self.conn.close()
-                self.conn = None
+                conn.close()
+                del self.conns[port]
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -86,7 +90,7 @@ class _Recorder:
         self.counter = itertools.count()
         self.statuses: list[int] = []
         self.latencies: list[float] = []
-        self.bodies: list[tuple[int, bytes]] = []
+        self.bodies: list[tuple[int, int, bytes]] = []
         self.errors = 0
         self.keep_bodies = keep_bodies
 
@@ -95,10 +99,10 @@ class _Recorder:
         with self.lock:
             return next(self.counter)
 
-    def send(self, client: _Client, index: int, request: Request, since: float) -> None:
+    def send(self, client: _Client, index: int, request: Request, since: float, port: int | None = None) -> None:
         """Send one request and record its status and latency (from `since`), or a connection error."""
         try:
-            status, body = client.send(request)
+            status, body = client.send(request, port)
         except (http.client.HTTPException, OSError):
             with self.lock:
                 self.errors += 1
@@ -108,12 +112,12 @@ class _Recorder:
             self.statuses.append(status)
             self.latencies.append(took)
             if self.keep_bodies:
-                self.bodies.append((index, body))
+                self.bodies.append((index, status, body))
 
     def result(self, elapsed: float) -> Result:
         """The run's result, bodies in request order."""
-        ordered = [body for _index, body in sorted(self.bodies, key=lambda pair: pair[0])]
-        return Result(self.statuses, self.latencies, elapsed, ordered, self.errors)
+        answers = sorted(self.bodies, key=lambda answer: answer[0])
+        return Result(self.statuses, self.latencies, elapsed, [body for *_, body in answers], self.errors, answers)
 
 
 def _run_threads(clients: int, work: Callable[[], None], timeout: float) -> None:
@@ -126,7 +130,7 @@ def _run_threads(clients: int, work: Callable[[], None], timeout: float) -> None
 
 
 def closed_loop(
-    port: int,
+    port: int | Sequence[int],
     factory: RequestFactory,
     *,
     clients: int,
@@ -134,18 +138,22 @@ def closed_loop(
     max_seconds: float,
     keep_bodies: bool = False,
 ) -> Result:
-    """`clients` threads send requests back to back until max_requests are sent or max_seconds pass."""
+    """`clients` threads send requests back to back until max_requests are sent or max_seconds pass.
+
+    Several ports (several app processes behind one address, issue 9): request i goes to ports[i % len(ports)].
+    """
+    ports = [port] if isinstance(port, int) else list(port)
     recorder = _Recorder(keep_bodies)
     deadline = time.monotonic() + max_seconds
 
     def work() -> None:
-        client = _Client(port)
+        client = _Client(ports[0])
         while time.monotonic() < deadline:
             index = recorder.next_index()
             if index >= max_requests:
                 return
             request = factory(index)
-            recorder.send(client, index, request, time.perf_counter())
+            recorder.send(client, index, request, time.perf_counter(), ports[index % len(ports)])
 
     started = time.perf_counter()
     _run_threads(clients, work, max_seconds + 120)

@@ -13,13 +13,14 @@ import http.client
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
 from benchmarks.common import Figure, emit, gunicorn
 from benchmarks.intake_bench import corpus_texts, prepare_database, server_env, sms_request
-from benchmarks.load import Request, closed_loop
+from benchmarks.load import Request, RequestFactory, closed_loop
 
 REFERENCE = re.compile(rb'id="reference">([0-9A-Z]{4}-[0-9A-Z]{4})<')
 TWIML_REFERENCE = re.compile(rb"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4})\b")
@@ -41,11 +42,12 @@ QUICK = Settings(submissions=2_000, max_seconds=300.0)
 FULL = Settings()
 
 
-def _web_sessions(port: int, count: int) -> list[tuple[str, str]]:
-    """`count` browser sessions: (cookie header, CSRF token) from GET /p/bench."""
+def web_sessions(port: int | Sequence[int], count: int) -> list[tuple[str, str]]:
+    """`count` browser sessions: (cookie header, CSRF token) from GET /p/bench (from each port in turn)."""
+    ports = [port] if isinstance(port, int) else list(port)
     sessions = []
-    for _ in range(count):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for k in range(count):
+        conn = http.client.HTTPConnection("127.0.0.1", ports[k % len(ports)], timeout=30)
         conn.request("GET", "/p/bench", headers={"Accept-Language": "en"})
         response = conn.getresponse()
         page = response.read().decode("utf-8")
@@ -70,6 +72,36 @@ def plan(settings: Settings) -> list[int]:
     return order
 
 
+def submission_requests(
+    order: list[int],
+    texts: list[str],
+    sms: RequestFactory,
+    sessions: list[tuple[str, str]],
+    tokens: list[str],
+) -> RequestFactory:
+    """Request i sends submission order[i]: even ones by SMS (sms(submission)), odd ones by the web form.
+
+    A duplicate is the same request again: a Twilio retry of the MessageSid, or the same form (session, CSRF and
+    idempotency token) posted again.
+    """
+
+    def request(index: int) -> Request:
+        submission = order[index]
+        if submission % 2 == 0:
+            return sms(submission)
+        cookie, csrf = sessions[submission % len(sessions)]
+        form = {
+            "csrf_token": csrf,
+            "text": texts[submission % len(texts)],
+            "contact": "no",
+            "submission": tokens[submission],
+        }
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie, "Accept-Language": "en"}
+        return "POST", "/p/bench", urlencode(form).encode(), headers
+
+    return request
+
+
 def run(database_url: str, settings: Settings) -> list[Figure]:
     """Push the submissions, then count cases and check every acknowledged reference."""
     from cfm.services.crypto import generate_keys
@@ -83,22 +115,8 @@ def run(database_url: str, settings: Settings) -> list[Figure]:
     tokens = [secrets.token_urlsafe(18) for _ in range(distinct)]
     figures: list[Figure] = []
     with gunicorn("benchmarks.wsgi:app", server_env(database_url, keys), workers=settings.workers) as server:
-        sessions = _web_sessions(server.port, settings.clients)
-
-        def request(index: int) -> Request:
-            submission = order[index]
-            if submission % 2 == 0:
-                return sms(submission)
-            cookie, csrf = sessions[submission % len(sessions)]
-            form = {
-                "csrf_token": csrf,
-                "text": texts[submission % len(texts)],
-                "contact": "no",
-                "submission": tokens[submission],
-            }
-            headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie, "Accept-Language": "en"}
-            return "POST", "/p/bench", urlencode(form).encode(), headers
-
+        sessions = web_sessions(server.port, settings.clients)
+        request = submission_requests(order, texts, sms, sessions, tokens)
         started = time.perf_counter()
         result = closed_loop(
             server.port,

@@ -353,14 +353,18 @@ def evaluate(output_dir: str | None) -> None:
 @with_appcontext
 def worker(burst: bool) -> None:
     """Run an RQ worker for classification, outbound messages and reminders (needs REDIS_URL)."""
-    from rq import Worker
+    from rq import SimpleWorker
 
     from cfm import jobs
 
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("Set CFM_REDIS_URL to run a worker; without it jobs run inline.")
     jobs.schedule_reminders()  # issue 6: every REMIND_EVERY_MINUTES, run by the worker's scheduler
-    Worker([jobs.queue()], connection=jobs.redis_connection()).work(burst=burst, with_scheduler=True)
+    # Issue 9: jobs run in this process, which keeps the model and the compiled safety net loaded and its database
+    # connections pooled; RQ's forking Worker loaded both again in every job (seconds each, ~1 job/s per worker).
+    # Start more workers for more throughput; each job has its own app context (cfm.jobs.app_context).
+    jobs.warm_up()
+    SimpleWorker([jobs.queue()], connection=jobs.redis_connection()).work(burst=burst, with_scheduler=True)
 
 
 @click.command("import-transcripts")

@@ -15,17 +15,36 @@ _worker_app: Flask | None = None
 
 @contextmanager
 def app_context() -> Iterator[None]:
-    """An app context for job code: the current one, or one app per worker process."""
+    """An app context for job code: the caller's when run inline, a fresh one per job in a worker.
+
+    In a worker (`cfm worker` runs jobs in its own process, one after another) each job gets its own context, so
+    its database session is removed when it ends and no job sees another's objects or an aborted transaction.
+    """
+    from rq import get_current_job
+
     global _worker_app
     if has_app_context():
-        yield
-        return
-    if _worker_app is None:
-        from cfm import create_app
+        if get_current_job() is None:
+            yield  # inline: the caller's session sees at once what the job wrote
+            return
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    else:
+        if _worker_app is None:
+            from cfm import create_app
 
-        _worker_app = create_app()
-    with _worker_app.app_context():
+            _worker_app = create_app()
+        app = _worker_app
+    with app.app_context():
         yield
+
+
+def warm_up() -> None:
+    """Load the model and compile the whole safety-net lexicon now, once per worker process, not per job."""
+    from cfm.services.classification import get_model
+    from classifier import safety_net
+
+    safety_net.warm(all_patterns=True)
+    get_model()
 
 
 def redis_connection() -> Any:

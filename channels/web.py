@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from channels.base import MAX_TEXT_LENGTH, ChannelError, Contact, IntakeRequest, clean_text, decode_utf8
 
-FormData = Mapping[str, "str | bytes"]
+# One value per field; a list of values for a field sent several times (the boxes ticked in a checkbox group).
+FormValue = str | bytes | Sequence[str | bytes]
+FormData = Mapping[str, FormValue]
 T = TypeVar("T")
 
 # A field people never see (hidden by the stylesheet); bots that fill every input fill it too (issue 4).
@@ -43,7 +45,8 @@ MAX_NAME_LENGTH = 200
 _PHONE_ALLOWED = re.compile(r"^\+?[0-9 ().-]{6,32}$")
 _PHONE_DIGITS = (6, 15)
 
-QUESTION_TYPES = ("rating", "yes_no", "single_choice", "free_text")
+QUESTION_TYPES = ("rating", "yes_no", "single_choice", "multiple_choice", "free_text")
+OPTION_TYPES = ("single_choice", "multiple_choice")
 RATING_VALUES = (1, 2, 3, 4, 5)
 YES_NO_VALUES = {"yes": True, "no": False}
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -62,6 +65,14 @@ class FormErrors(ChannelError):
 
 class DefinitionError(ValueError):
     """A survey definition that cannot be used; the message says what is wrong and where."""
+
+
+class TooManyChoices(ChannelError):
+    """More boxes ticked than a multiple-choice question allows; `limit` is its max_choices."""
+
+    def __init__(self, limit: int, *, field: str) -> None:
+        super().__init__("too_many_choices", f"At most {limit} choices are allowed.", field=field)
+        self.limit = limit
 
 
 # --- feedback form -------------------------------------------------------------------------------------
@@ -216,7 +227,7 @@ def localised(texts: Mapping[str, str], locale: str | None) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Option:
-    """One choice of a single-choice question."""
+    """One choice of a single- or multiple-choice question."""
 
     id: str
     text: dict[str, str]
@@ -234,6 +245,7 @@ class Question:
     options: tuple[Option, ...] = ()
     low: dict[str, str] = dataclasses.field(default_factory=dict)
     high: dict[str, str] = dataclasses.field(default_factory=dict)
+    max_choices: int | None = None  # multiple choice: at most this many options (None: any number)
 
     @property
     def field(self) -> str:
@@ -255,6 +267,11 @@ class SurveyDefinition:
     def free_text_questions(self) -> tuple[Question, ...]:
         """The questions whose answers go through intake and the classifier."""
         return tuple(q for q in self.questions if q.type == "free_text")
+
+    @property
+    def multiple_choice_fields(self) -> frozenset[str]:
+        """The form fields that carry a list of values (one per ticked box)."""
+        return frozenset(q.field for q in self.questions if q.type == "multiple_choice")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SurveyDefinition:
@@ -306,15 +323,21 @@ def _question(slug: str, data: Any) -> Question:
     if qtype not in QUESTION_TYPES:
         raise DefinitionError(f"{where}: type must be one of {', '.join(QUESTION_TYPES)}")
     options: tuple[Option, ...] = ()
-    if qtype == "single_choice":
+    if qtype in OPTION_TYPES:
         raw = data.get("options")
         if not isinstance(raw, list) or len(raw) < 2:
-            raise DefinitionError(f"{where}: a single-choice question needs at least two options")
+            raise DefinitionError(f"{where}: a {qtype.replace('_', '-')} question needs at least two options")
         options = tuple(_option(where, o) for o in raw)
         if len({o.id for o in options}) != len(options):
             raise DefinitionError(f"{where}: option ids must be unique")
     elif "options" in data:
-        raise DefinitionError(f"{where}: only single-choice questions have options")
+        raise DefinitionError(f"{where}: only single- and multiple-choice questions have options")
+    max_choices = data.get("max_choices")
+    if max_choices is not None:
+        if qtype != "multiple_choice":
+            raise DefinitionError(f"{where}: only multiple-choice questions have max_choices")
+        if not isinstance(max_choices, int) or isinstance(max_choices, bool) or not 1 <= max_choices <= len(options):
+            raise DefinitionError(f"{where}: max_choices must be a whole number from 1 to {len(options)}")
     return Question(
         id=qid,
         type=str(qtype),
@@ -324,6 +347,7 @@ def _question(slug: str, data: Any) -> Question:
         options=options,
         low=_texts(data.get("low", {}), f"{where}.low", required=False),
         high=_texts(data.get("high", {}), f"{where}.high", required=False),
+        max_choices=max_choices,
     )
 
 
@@ -338,7 +362,7 @@ def _option(where: str, data: Any) -> Option:
 class SurveyAnswers:
     """Validated answers: structured ones kept as data, free text as the intake request (or None)."""
 
-    structured: dict[str, int | bool | str]
+    structured: dict[str, int | bool | str | list[str]]
     free_text_ids: tuple[str, ...]
     request: IntakeRequest | None
 
@@ -357,7 +381,7 @@ def survey_answers(
     answers, where they would escape the sealing of restricted text.
     """
     errors: list[ChannelError] = []
-    structured: dict[str, int | bool | str] = {}
+    structured: dict[str, int | bool | str | list[str]] = {}
     texts: list[tuple[Question, str]] = []
     for question in definition.questions:
         value = _answer(question, data.get(question.field), errors)
@@ -401,13 +425,20 @@ def survey_answers(
     return SurveyAnswers(structured, tuple(q.id for q, _ in texts), request)
 
 
-def _answer(question: Question, value: str | bytes | None, errors: list[ChannelError]) -> int | bool | str | None:
+def _answer(
+    question: Question, value: FormValue | None, errors: list[ChannelError]
+) -> int | bool | str | list[str] | None:
     """One answer checked against its question type; None when not answered."""
     field = question.field
+    if question.type == "multiple_choice":
+        return _collect(errors, lambda: chosen_options(question, value))
     if isinstance(value, bytes):
         errors.append(ChannelError("invalid_encoding", "The answer is not valid text.", field=field))
         return None
-    if value is None or not value.strip():
+    if value is None or isinstance(value, str) and not value.strip():
+        return None
+    if not isinstance(value, str):  # several values for a question that takes one
+        errors.append(ChannelError("invalid_choice", "This is not one of the choices.", field=field))
         return None
     value = value.strip()
     if question.type == "free_text":
@@ -422,6 +453,38 @@ def _answer(question: Question, value: str | bytes | None, errors: list[ChannelE
         return value
     errors.append(ChannelError("invalid_choice", "This is not one of the choices.", field=field))
     return None
+
+
+def chosen_options(question: Question, value: object) -> list[str] | None:
+    """The option ids ticked in a multiple-choice question, in the definition's order; None when none was.
+
+    A browser sends one value per ticked box; a KoboToolbox select_multiple answer is one string of option ids
+    separated by spaces: both are accepted. Unknown ids, an id given twice or more than max_choices ids are refused
+    (ChannelError on the question's field), never trimmed silently.
+    """
+    field = question.field
+    values = [value] if isinstance(value, str | bytes) or value is None else value
+    if not isinstance(values, list | tuple):
+        raise ChannelError("invalid_choice", "This is not one of the choices.", field=field)
+    chosen: list[str] = []
+    for item in values:
+        if isinstance(item, bytes):
+            raise ChannelError("invalid_encoding", "The answer is not valid text.", field=field)
+        if item is None:
+            continue
+        if not isinstance(item, str):
+            raise ChannelError("invalid_choice", "This is not one of the choices.", field=field)
+        chosen.extend(item.split())
+    if not chosen:
+        return None
+    order = {option.id: index for index, option in enumerate(question.options)}
+    if any(choice not in order for choice in chosen):
+        raise ChannelError("invalid_choice", "This is not one of the choices.", field=field)
+    if len(set(chosen)) != len(chosen):
+        raise ChannelError("duplicate_choice", "The same choice was sent twice.", field=field)
+    if question.max_choices is not None and len(chosen) > question.max_choices:
+        raise TooManyChoices(question.max_choices, field=field)
+    return sorted(chosen, key=order.__getitem__)
 
 
 def error_fields(errors: Iterable[ChannelError]) -> dict[str | None, ChannelError]:

@@ -118,7 +118,7 @@ class Model:
         self.classes: tuple[str, ...] = tuple(str(c) for c in pipeline.classes_)
         self._restricted_mask = np.array([is_restricted(c) for c in self.classes])
         self._features = Pipeline(pipeline.steps[:-1])
-        self._coef = self._class_weights()
+        self._coef, self._rows = self._class_weights()
         self._fast = self._compile()
         self._scan: SafetyScan | None | bool = False  # False: not looked up yet
 
@@ -127,13 +127,52 @@ class Model:
         """The model version string recorded at training."""
         return str(self.metadata.get("model_version", "unversioned"))
 
-    def _class_weights(self) -> Any:
-        """Linear weights as a (features x classes) matrix for explaining predictions."""
+    def _class_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Linear weights, compact: (rows of the features training gave a weight, plus one zero row) x classes.
+
+        Hashed features leave most columns unused (no training text hashed there: weight 0 in every class), so
+        only the used ones are kept, with `rows` mapping every feature to its row (unused: the zero row); the
+        weights gathered are the same numbers, so predictions are identical to the full matrix's (issue 9).
+        """
         estimator = linear_estimator(self.pipeline)
-        coef = estimator.coef_.toarray() if sparse.issparse(estimator.coef_) else np.asarray(estimator.coef_)
-        if coef.shape[0] == 1 and len(self.classes) == 2:
-            coef = np.vstack([-coef[0], coef[0]])
-        return np.ascontiguousarray(coef.T)
+        raw = estimator.coef_
+        if sparse.issparse(raw):
+            by_feature = sparse.csc_matrix(raw)
+            used = np.flatnonzero(np.diff(by_feature.indptr))
+            block = by_feature[:, used].toarray()
+        else:
+            raw = np.asarray(raw)
+            used = np.flatnonzero(np.any(raw != 0, axis=0))
+            block = raw[:, used]
+        if block.shape[0] == 1 and len(self.classes) == 2:
+            block = np.vstack([-block[0], block[0]])
+        coef = np.zeros((len(used) + 1, block.shape[0]), dtype=np.float64)
+        coef[:-1] = block.T
+        rows = np.full(raw.shape[1], len(used), dtype=np.int32)
+        rows[used] = np.arange(len(used), dtype=np.int32)
+        return coef, rows
+
+    def _weights(self, features: np.ndarray | int) -> np.ndarray:
+        """The weight rows of these feature indices (the zero row for features training never saw)."""
+        return self._coef[self._rows[features]]
+
+    def _times_weights(self, matrix: Any) -> np.ndarray:
+        """A sparse (texts x features) matrix @ the weights, computed on the compact rows."""
+        matrix = sparse.csr_matrix(matrix)
+        compact = sparse.csr_matrix(
+            (matrix.data, self._rows[matrix.indices], matrix.indptr), shape=(matrix.shape[0], self._coef.shape[0])
+        )
+        return np.asarray(compact @ self._coef)
+
+    def release_training_weights(self) -> None:
+        """Store the pipeline's own weight matrix sparse (sklearn's sparsify): it keeps working, in less memory.
+
+        The fast path reads the compact copy; the dense matrix inside the pipeline (features x classes float64,
+        mostly zeros) is only kept for sklearn's path. Called at load (load_model), never before a save.
+        """
+        estimator = linear_estimator(self.pipeline)
+        if not sparse.issparse(estimator.coef_) and hasattr(estimator, "sparsify"):
+            estimator.sparsify()
 
     def _scanner(self) -> SafetyScan | None:
         """The safety net's scan function, looked up once."""
@@ -219,7 +258,7 @@ class Model:
                 tfidf = steps[2]
                 blocks.append((offset, steps[1], np.asarray(tfidf.idf_), weight, bool(tfidf.sublinear_tf), tfidf.norm))
                 offset += steps[1].n_features
-            if offset != self._coef.shape[0]:
+            if offset != len(self._rows):
                 return None
             estimator = calibrated[0].estimator
             return {
@@ -276,12 +315,14 @@ class Model:
                 values /= norms[rows]
             values *= weight
             if n_texts == 1:
-                scores[0] += values @ self._coef[cols + offset]
+                scores[0] += values @ self._weights(cols + offset)
             elif n_texts <= 64:  # scipy's per-call cost outweighs the work for a few texts (the top-term words)
-                np.add.at(scores, rows, self._coef[cols + offset] * values[:, None])
+                np.add.at(scores, rows, self._weights(cols + offset) * values[:, None])
             else:
                 indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n_texts))))
-                matrix = sparse.csr_matrix((values, cols + offset, indptr), shape=(n_texts, self._coef.shape[0]))
+                matrix = sparse.csr_matrix(
+                    (values, self._rows[cols + offset], indptr), shape=(n_texts, len(self._coef))
+                )
                 scores += matrix @ self._coef
         return scores
 
@@ -337,7 +378,7 @@ class Model:
             offset, weight = self._fast["lexicon"]
             for i, category in enumerate(hit_categories):
                 if category in RESTRICTED_CATEGORIES:
-                    decision[i] += self._coef[offset + RESTRICTED_CATEGORIES.index(category)] * weight
+                    decision[i] += self._weights(offset + RESTRICTED_CATEGORIES.index(category)) * weight
         proba = np.zeros((len(texts), len(self.classes)))
         proba[:, self._fast["order"]] = expit(-(self._fast["a"] * decision + self._fast["b"]))
         total = proba.sum(axis=1, keepdims=True)
@@ -349,11 +390,9 @@ class Model:
         """Per class weight of single normalised words (TF-IDF without length normalisation: long, rare words count)."""
         if self._fast is not None:
             return self._scores(words, words=True)
-        return np.asarray(self._features.transform(words) @ self._coef)
+        return self._times_weights(self._features.transform(words))
 
-    def _top_terms(
-        self, texts: Sequence[str], normalised: Sequence[str], chosen: np.ndarray
-    ) -> list[tuple[str, ...]]:
+    def _top_terms(self, texts: Sequence[str], normalised: Sequence[str], chosen: np.ndarray) -> list[tuple[str, ...]]:
         """The words of each text that weigh most towards its chosen category (as written in the text)."""
         if not texts:
             return []
@@ -407,10 +446,12 @@ def load_model(path: str | Path | None = None) -> Model | None:
 
     target = Path(path) if path is not None else DEFAULT_MODEL_PATH
     try:
-        return persistence.load(target)
+        model = persistence.load(target)
     except persistence.ModelError as exc:
         log.warning("classifier model not loaded (%s): %s", type(exc).__name__, exc)
         return None
+    model.release_training_weights()
+    return model
 
 
 __all__ = ["CATEGORIES", "DEFAULT_MODEL_PATH", "Model", "Prediction", "load_model", "route", "safety_scanner"]

@@ -6,9 +6,19 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, RadioField, SelectChoice, StringField, TelField, TextAreaField
+from wtforms import (
+    Field,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
 
 from cfm.i18n import isolate
+from cfm.public.texts import choose_hint
 from channels.base import MAX_TEXT_LENGTH
 from channels.web import HONEYPOT_FIELD, RATING_VALUES, SUBMISSION_FIELD, SurveyDefinition, localised
 
@@ -106,6 +116,12 @@ def survey_form_class(definition: SurveyDefinition, locale: str | None) -> type[
         elif question.type == "single_choice":
             choices = [SelectChoice(o.id, localised(o.text, locale)) for o in question.options]
             field = RadioField(label, choices=choices, description=hint, validate_choice=False)
+        elif question.type == "multiple_choice":
+            # A checkbox group (the template renders it): the hint says how many boxes may be ticked.
+            choices = [SelectChoice(o.id, localised(o.text, locale)) for o in question.options]
+            limit = question.max_choices if question.max_choices and question.max_choices < len(choices) else None
+            description = " ".join(part for part in (hint, str(choose_hint(limit))) if part)
+            field = SelectMultipleField(label, choices=choices, description=description, validate_choice=False)
         else:
             field = TextAreaField(label, description=hint)
         fields[question.field] = field

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask_babel import LazyString, format_number
+from flask_babel import LazyString, format_number, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from cfm.i18n import isolate
 from channels.base import MAX_TEXT_LENGTH, ChannelError
+from channels.web import TooManyChoices
 
 EXAMPLE_PHONE = "+254 700 000 000"
 
@@ -49,8 +50,17 @@ _VARIABLES: dict[str, Callable[[], dict[str, str | Markup]]] = {
 }
 
 
+def choose_hint(limit: int | None) -> str:
+    """What a checkbox group says about how many boxes may be ticked (None: any number)."""
+    if limit is None:
+        return gettext("Choose all that apply.")
+    return ngettext("Choose at most %(num)d answer.", "Choose at most %(num)d answers.", limit)
+
+
 def error_message(error: ChannelError) -> Markup:
     """The translated message for a ChannelError, escaped, with its values filled in."""
+    if isinstance(error, TooManyChoices):
+        return escape(choose_hint(error.limit))  # the hint's own words, now shown as the error
     message = escape(str(ERRORS.get(error.code, GENERIC_ERROR)))
     variables = _VARIABLES.get(error.code)
     return message % variables() if variables is not None else message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 from babel import Locale
@@ -191,9 +192,14 @@ def _csrf_failed(error: CSRFError) -> ResponseReturnValue:
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-def _form_data() -> dict[str, str | bytes]:
-    """The submitted fields, with the raw bytes of any value that is not valid UTF-8 (the channel refuses it)."""
-    data: dict[str, str | bytes] = dict(request.form.to_dict())
+def _form_data(multiple: Collection[str] = ()) -> dict[str, web.FormValue]:
+    """The submitted fields, with the raw bytes of any value that is not valid UTF-8 (the channel refuses it).
+
+    A field sent several times gives its first value, except the `multiple` ones (checkbox groups): every value.
+    """
+    data: dict[str, web.FormValue] = {
+        name: values if name in multiple else values[0] for name, values in request.form.lists()
+    }
     if request.mimetype == "application/x-www-form-urlencoded":
         data.update(web.undecodable_fields(request.get_data(cache=True)))
     return data
@@ -308,7 +314,7 @@ def survey(slug: str, survey_slug: str, lang_code: str | None = None) -> Respons
         status = 400
     elif _submitted():
         try:
-            outcome = survey_service.submit_survey(found, _form_data(), locale=locale)
+            outcome = survey_service.submit_survey(found, _form_data(definition.multiple_choice_fields), locale=locale)
         except web.FormErrors as exc:
             _show_errors(form, exc.errors)
             status = 400

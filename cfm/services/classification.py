@@ -12,7 +12,7 @@ from cfm.extensions import db
 from cfm.models import Case
 from cfm.models.case import QUEUE_GENERAL
 from cfm.services import routing
-from classifier.predict import Model, load_model
+from classifier.predict import Model, Prediction, load_model
 
 log = logging.getLogger(__name__)
 _MISSING = object()
@@ -53,17 +53,7 @@ def classify_case(case_id: int) -> Case | None:
         if model is None:
             log.warning("case %s: no usable model, sent to manual triage", case.reference)
             return fail_closed(case)
-        prediction = model.predict_one(case.text)
-        apply_prediction(
-            case,
-            category=prediction.category,
-            confidence=prediction.confidence,
-            restricted=prediction.restricted,
-            reasons=list(prediction.restricted_reasons),
-            top_terms=list(prediction.top_terms),
-            model_version=prediction.model_version,
-            safety_net_category=prediction.safety_net_category,
-        )
+        apply(case, model.predict_one(case.text))
         db.session.commit()
         log.info("case %s classified queue=%s", case.reference, case.queue)
         return case
@@ -73,6 +63,58 @@ def classify_case(case_id: int) -> Case | None:
         if case.classification_attempts >= current_app.config["CLASSIFY_RETRIES"]:
             return fail_closed(case)
         raise
+
+
+def predict(text: str) -> tuple[Prediction | None, int]:
+    """The model's prediction for a text about to be stored, and the attempts it took (None: fail closed).
+
+    Intake classifies inline before its one commit (issue 9): nothing is acknowledged before the case is stored,
+    and a classifier that fails CLASSIFY_RETRIES times, or no model, only sends the case to manual triage.
+    """
+    retries = max(1, int(current_app.config["CLASSIFY_RETRIES"]))
+    for attempt in range(1, retries + 1):
+        try:
+            model = get_model()
+            if model is None:
+                log.warning("no usable model, the case goes to manual triage")
+                return None, attempt
+            return model.predict_one(text), attempt
+        except Exception:
+            # Never the text: the traceback names the error only.
+            log.exception("classification attempt %s failed", attempt)
+    return None, retries
+
+
+def route_new(case: Case, prediction: Prediction | None, attempts: int) -> None:
+    """Route a case not yet stored from predict()'s result; never raises, so the case is stored all the same.
+
+    An error here leaves the case as intake built it: pending or restricted, sealed (fail closed).
+    """
+    case.classification_attempts = attempts
+    if prediction is not None:
+        try:
+            apply(case, prediction)
+            return
+        except Exception:
+            log.exception("case %s: prediction could not be applied; sent to manual triage", case.reference)
+    try:
+        route_unclassified(case)
+    except Exception:
+        log.exception("case %s: could not be routed; it stays out of the general queue", case.reference)
+
+
+def apply(case: Case, prediction: Prediction) -> None:
+    """Store a Prediction on the case and route it (apply_prediction)."""
+    apply_prediction(
+        case,
+        category=prediction.category,
+        confidence=prediction.confidence,
+        restricted=prediction.restricted,
+        reasons=list(prediction.restricted_reasons),
+        top_terms=list(prediction.top_terms),
+        model_version=prediction.model_version,
+        safety_net_category=prediction.safety_net_category,
+    )
 
 
 def apply_prediction(
@@ -119,22 +161,27 @@ def apply_prediction(
 
 
 def fail_closed(case: Case) -> Case:
-    """No prediction: the case goes to the restricted queue for a focal point to triage."""
+    """No prediction: the case goes to the restricted queue for a focal point to triage (committed)."""
     try:
-        decision = routing.route(
-            case.programme,
-            case.received_at,
-            category=None,
-            model_restricted=None,
-            safety_net_category=case.safety_net_category,
-        )
-        case.queue = decision.queue
-        case.priority = decision.priority
-        case.due_at = decision.due_at
-        case.classification_status = "failed"
-        case.restricted_reasons = sorted({"unclassified"} | ({"safety_net"} if case.safety_net_category else set()))
+        route_unclassified(case)
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
         raise
     return case
+
+
+def route_unclassified(case: Case) -> None:
+    """Route a case without a prediction to the restricted queue (fail closed); the caller commits."""
+    decision = routing.route(
+        case.programme,
+        case.received_at,
+        category=None,
+        model_restricted=None,
+        safety_net_category=case.safety_net_category,
+    )
+    case.queue = decision.queue
+    case.priority = decision.priority
+    case.due_at = decision.due_at
+    case.classification_status = "failed"
+    case.restricted_reasons = sorted({"unclassified"} | ({"safety_net"} if case.safety_net_category else set()))

@@ -15,7 +15,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from cfm import jobs
 from cfm.extensions import db
@@ -23,7 +22,7 @@ from cfm.models import Case, Message, Programme, Reporter
 from cfm.models.case import QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED
 from cfm.models.types import utcnow
 from cfm.services import routing
-from cfm.services.classification import fail_closed, get_model
+from cfm.services.classification import get_model
 from cfm.services.crypto import get_crypto
 from channels.base import IntakeRequest
 from classifier.language import detect
@@ -118,17 +117,6 @@ def media_count(request: IntakeRequest) -> int:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Voicemail (IVR): the recording callback and the transcription callback name the same case (RecordingSid).
-
-
-def hold_untranscribed(case: Case) -> None:
-    """A voicemail without text cannot be classified: route it for a focal point to listen (fail closed)."""
-    try:
-        fail_closed(case)
-    except SQLAlchemyError:
-        # Still pending, which keeps it out of the general queue as well.
-        log.exception("case %s: voicemail could not be routed; it stays pending", case.reference)
-        return
-    log.info("case %s: voicemail without transcription held for triage", case.reference)
 
 
 def complete_voicemail(case: Case, request: IntakeRequest) -> bool:

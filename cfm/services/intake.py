@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
@@ -15,7 +15,7 @@ from cfm.extensions import db
 from cfm.models import Case, Message, PhoneNumber, Programme, Reporter
 from cfm.models.case import QUEUE_PENDING, QUEUE_RESTRICTED
 from cfm.models.types import utcnow
-from cfm.services import conversations, routing
+from cfm.services import classification, conversations, routing
 from cfm.services.acknowledgement import acknowledgement
 from cfm.services.crypto import get_crypto
 from cfm.services.reference import new_reference
@@ -81,10 +81,8 @@ def submit(request: IntakeRequest) -> IntakeResult:
             db.session.rollback()
             log.error("intake: database unavailable (%s)", type(exc).__name__)
             raise IntakeUnavailable("database unavailable") from exc
-    log.info("case %s received channel=%s", case.reference, case.channel)
-    if request.extra.get("transcription_missing"):
-        conversations.hold_untranscribed(case)  # a voicemail's placeholder is not worth classifying
-    else:
+    log.info("case %s received channel=%s queue=%s", case.reference, case.channel, case.queue)
+    if _queued(request):
         _classify(case)
     return IntakeResult(case, acknowledgement(case), created=True)
 
@@ -105,12 +103,24 @@ def resolve_programme(request: IntakeRequest) -> Programme:
     if request.programme:
         programme = db.session.scalars(select(Programme).where(Programme.slug == request.programme)).first()
     elif request.to_number:
-        number = request.to_number.removeprefix("whatsapp:").strip()
-        programme = db.session.scalars(select(Programme).join(PhoneNumber).where(PhoneNumber.number == number)).first()
+        programme = programme_for_number(request.to_number.removeprefix("whatsapp:").strip())
     else:
         programme = default_programme()
     if programme is None:
         raise ChannelError("unknown_programme", "No programme receives this submission.")
+    return programme
+
+
+def programme_for_number(number: str) -> Programme | None:
+    """The programme a number belongs to, looked up once per request (the webhook checked the signature with it)."""
+    cache: dict[str, Programme | None] | None = (
+        g.setdefault("cfm_programme_for_number", {}) if has_request_context() else None
+    )
+    if cache is not None and number in cache:
+        return cache[number]
+    programme = db.session.scalars(select(Programme).join(PhoneNumber).where(PhoneNumber.number == number)).first()
+    if cache is not None:
+        cache[number] = programme
     return programme
 
 
@@ -124,12 +134,22 @@ def default_programme() -> Programme | None:
 
 
 def _store(request: IntakeRequest, programme: Programme) -> Case:
-    """Persist the raw submission and COMMIT: nothing acknowledged is lost after this."""
+    """Persist the submission and COMMIT, once: nothing is acknowledged before this, nothing acknowledged is lost after.
+
+    Inline (no REDIS_URL) the case is classified and routed before that one commit (issue 9: one fsync per
+    submission, not three); a classifier that fails, or no model, routes it to manual triage (fail closed), and the
+    case is stored all the same. With REDIS_URL it is committed pending, sealed and out of the general queue, and a
+    job classifies it. A voicemail without its transcription goes to manual triage at once.
+    """
     received_at = request.received_at or utcnow()
     language = request.language_hint or _language(request.text)
     hit = scan(request.text)
     flagged = request.category_hint == routing.SERIOUS_HINT
     reporter = _reporter(request, language)
+    untranscribed = bool(request.extra.get("transcription_missing"))
+    prediction, attempts = None, 0
+    if not untranscribed and not _queued(request):
+        prediction, attempts = classification.predict(request.text)
     for attempt in range(_REFERENCE_ATTEMPTS):
         case = Case(
             reference=new_reference(),
@@ -143,7 +163,7 @@ def _store(request: IntakeRequest, programme: Programme) -> Case:
             priority="urgent" if hit and hit.category in routing.URGENT_CATEGORIES else "high" if hit else "normal",
             safety_net_category=hit.category if hit else None,
             restricted_reasons=(["safety_net"] if hit else []) + (["reporter_flagged"] if flagged else []) or None,
-            due_at=routing.due_at(programme, received_at, restricted=True),
+            due_at=routing.due_at(programme, received_at, restricted=True, category=hit.category if hit else None),
             extra=request.extra or None,
         )
         # Sealed until routed to the general queue (fail closed).
@@ -156,6 +176,8 @@ def _store(request: IntakeRequest, programme: Programme) -> Case:
             media_count=conversations.media_count(request),
         )
         message.store_text(request.text, sealed=True)
+        if not _queued(request):
+            classification.route_new(case, prediction, attempts)
         db.session.add_all([case, message])
         try:
             db.session.commit()
@@ -189,8 +211,13 @@ def _language(text: str) -> str | None:
     return None if code == "unknown" else code
 
 
+def _queued(request: IntakeRequest) -> bool:
+    """True when a job classifies the case after the commit (REDIS_URL set, as cfm.jobs.enqueue decides)."""
+    return bool(current_app.config.get("REDIS_URL")) and not request.extra.get("transcription_missing")
+
+
 def _classify(case: Case) -> None:
-    """Classify now or in a job; a failure here leaves the case stored and fails closed."""
+    """Classify in a job (inline again when Redis is down); a failure here leaves the case stored and fails closed."""
     try:
         jobs.enqueue(jobs.classify_case, case.id, retries=current_app.config["CLASSIFY_RETRIES"])
     except SQLAlchemyError:

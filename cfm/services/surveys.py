@@ -122,7 +122,7 @@ def submit_survey(survey: Survey, data: FormData, *, locale: str | None) -> Surv
     if web.honeypot_filled(data):
         log.info("survey %s: honeypot field filled; nothing stored", survey.slug)
         has_text = any(
-            isinstance(data.get(q.field), str) and data[q.field].strip() for q in definition.free_text_questions
+            isinstance(value := data.get(q.field), str) and value.strip() for q in definition.free_text_questions
         )
         return SurveyOutcome(new_reference() if has_text else None, stored=False)
     answers = web.survey_answers(definition, data, programme=survey.programme.slug, locale=locale)

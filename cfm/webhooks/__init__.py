@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cfm.extensions import csrf, db
-from cfm.models import PhoneNumber, Programme
+from cfm.models import Programme
+from cfm.services.intake import programme_for_number
 from channels.base import ChannelError
 from channels.sms import WHATSAPP_PREFIX, validate_signature
 
@@ -54,7 +54,7 @@ def programme_by_number(form: Mapping[str, str], *fields: str) -> Programme | No
         number = value[len(WHATSAPP_PREFIX) :] if value.lower().startswith(WHATSAPP_PREFIX) else value
         if not number:
             continue
-        programme = db.session.scalars(select(Programme).join(PhoneNumber).where(PhoneNumber.number == number)).first()
+        programme = programme_for_number(number)  # submit() finds it again without a query
         if programme is not None:
             return programme
     return None

@@ -210,3 +210,77 @@ def test_classifier_text_cleaning_never_raises_and_yields_model_safe_text(value:
     assert isinstance(clean, str) and len(clean) <= language.MAX_CHARS
     clean.encode("utf-8")
     assert "\x00" not in clean
+
+
+# --- multiple-choice survey answers (issue 6 follow-up) ---------------------------------------------------------
+
+
+@st.composite
+def multiple_choice_answers(draw: st.DrawFn) -> tuple[list[str], int | None, Any]:
+    """Option ids of a question, its max_choices, and what a browser, Kobo or a bot might send for it."""
+    ids = draw(st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True), min_size=2, max_size=6, unique=True))
+    limit = draw(st.one_of(st.none(), st.integers(1, len(ids))))
+    known = st.sampled_from(ids)
+    value = st.one_of(
+        known,
+        known.map(lambda i: f" {i}\t"),
+        st.lists(known, max_size=4).map(" ".join),  # a Kobo select_multiple string
+        st.sampled_from(["", " ", "Unknown", "a b", "\x00"]),
+        any_text,
+        st.binary(max_size=8),
+        st.none(),
+        st.integers(),
+    )
+    sent = draw(
+        st.one_of(
+            value,
+            st.lists(value, max_size=8),
+            st.permutations(ids).flatmap(lambda p: st.integers(0, len(p)).map(lambda n: p[:n])),  # valid boxes
+            st.dictionaries(any_text, value, max_size=2),
+        )
+    )
+    return ids, limit, sent
+
+
+@PROPERTY
+@given(multiple_choice_answers())
+@example((["food", "cash"], None, ["cash", "food"]))
+@example((["food", "cash"], 1, "food cash"))
+@example((["food", "cash"], None, ["food", "food"]))
+@example((["food", "cash"], None, ["food", b"\xff"]))
+def test_multiple_choice_answers_are_known_unique_ids_within_the_limit_or_a_channel_error(
+    case: tuple[list[str], int | None, Any],
+) -> None:
+    from channels.web import SurveyDefinition, chosen_options, survey_answers  # appended section: imports kept here
+
+    ids, limit, sent = case
+    question: dict[str, Any] = {
+        "id": "pick",
+        "type": "multiple_choice",
+        "text": "?",
+        "options": [{"id": i, "text": i} for i in ids],
+    }
+    if limit is not None:
+        question["max_choices"] = limit
+    definition = SurveyDefinition.from_dict({"slug": "prop", "title": "P", "questions": [question]})
+    valid = isinstance(sent, list) and all(isinstance(v, str) and v in ids for v in sent)
+    valid = valid and len(set(sent)) == len(sent) and (limit is None or len(sent) <= limit)
+    error: ChannelError | None = None
+    try:
+        chosen = chosen_options(definition.questions[0], sent)
+    except ChannelError as exc:
+        error = exc
+    if error is not None:
+        assert not valid, "a valid set of ticked boxes was refused"
+        assert error.field == "q_pick" and error.message
+        assert error.code in {"invalid_choice", "duplicate_choice", "too_many_choices", "invalid_encoding"}
+        return
+    if chosen is None:  # nothing ticked: only blanks were sent
+        assert not (valid and sent)
+        return
+    assert chosen == sorted(set(chosen), key=ids.index)  # known ids, each once, in the definition's order
+    assert limit is None or len(chosen) <= limit
+    if valid:
+        assert chosen == sorted(sent, key=ids.index)
+    assert chosen_options(definition.questions[0], " ".join(reversed(chosen))) == chosen  # the Kobo form agrees
+    assert survey_answers(definition, {"q_pick": sent}, programme="kenya").structured == {"pick": chosen}

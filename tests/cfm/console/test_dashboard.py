@@ -435,7 +435,7 @@ def test_survey_yes_no_and_choice_counts_per_option(arrival: dict[str, Survey], 
     officer = dashboard.build(world.user("officer"), DashboardFilters.from_args({}))
     [survey] = officer.surveys
     assert survey.responses.value == 10
-    assert [q.id for q in survey.choices] == ["has_housing", "biggest_need"]  # the definition's order
+    assert [q.id for q in survey.choices] == ["received", "has_housing", "biggest_need"]  # the definition's order
     housing = choice(officer, "has_housing")
     assert housing.type == "yes_no" and counted(housing) == [("yes", 6), ("no", 2)]
     assert housing.answered.value == 8  # the two responses without an answer are in no option
@@ -485,8 +485,8 @@ def test_survey_choice_page_hides_small_numbers_from_a_report_viewer(
 def test_survey_multiple_choice_counts_each_option_once_per_respondent(
     arrival: dict[str, Survey], world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No shipped survey asks a multiple-choice question yet (the public form has no checkboxes); the stored answer
-    # is a list of option ids. The question is added to the stored definitions the dashboard reads.
+    # Stored answers the public form never sends (an id listed twice, a scalar) are counted safely; the question is
+    # added to the stored definitions the dashboard reads. The form's own path: test_..._from_the_public_form below.
     parsed = dashboard._survey_definitions
 
     def with_multiple(scope: list[int]) -> dict[str, list[SurveyDefinition]]:
@@ -615,4 +615,31 @@ def test_user_of_another_programme_sees_none_of_the_survey_answers(
     old = f"from={today - timedelta(days=230)}&to={today - timedelta(days=150)}"
     html = client.get(f"/console/dashboard?{old}&programme=kenya").get_data(as_text=True)
     assert 'data-chart="survey-arrival-has_housing"' not in html and 'id="card-survey-arrival-has_housing"' in html
-    assert html.count("Nobody answered this question in this period.") == 2
+    assert html.count("Nobody answered this question in this period.") == 3  # received, has_housing, biggest_need
+
+
+def test_multiple_choice_answers_from_the_public_form_are_counted(client: FlaskClient, world: World) -> None:
+    # End to end, nothing patched: arrival.yaml's checkbox question, ticked on the public page, charted for an officer.
+    publish_survey(programme_named("kenya"), "arrival")
+    url = "/en/p/kenya/survey/arrival"
+    for ticked in (["food", "cash"], ["cash", "sim_card", "food"], ["nothing"], ["cash"]):
+        assert client.post(url, data={"q_received": ticked, "q_welcome": "4"}).status_code == 200
+    assert client.post(url, data={"q_welcome": "5"}).status_code == 200  # the question left unanswered
+    assert client.post(url, data={"q_received": ["cash", "gold"]}).status_code == 400  # refused: not stored
+    db.session.expire_all()
+    stored = sorted(r.answers.get("received", []) for r in db.session.scalars(select(SurveyResponse)))
+    assert stored == [[], ["cash"], ["food", "cash"], ["food", "cash", "sim_card"], ["nothing"]]
+    officer = dashboard.build(world.user("officer"), DashboardFilters.from_args({}))
+    received = choice(officer, "received")
+    assert received.type == "multiple_choice"
+    expected = [("food", 2), ("hygiene_kit", 0), ("cash", 3), ("sim_card", 1), ("information", 0), ("nothing", 1)]
+    assert counted(received) == expected
+    assert received.answered.value == 4  # respondents, not ticks (7)
+    assert received.options[2].share == pytest.approx(3 / 4)
+    assert next(s for s in officer.surveys if s.slug == "arrival").responses.value == 5
+    sign_in(client, world.users["officer"])
+    charts = {c["id"]: c for c in payload(client.get("/console/dashboard").get_data(as_text=True))["charts"]}
+    chart = charts["survey-arrival-received"]
+    assert chart["title"] == "What did you receive on arrival?"
+    assert chart["labels"] == ["Food", "Hygiene kit", "Cash", "SIM card", "Information about services", "Nothing"]
+    assert chart["datasets"][0]["data"] == [n for _, n in expected]
