@@ -117,14 +117,15 @@ def wait_http(port: int, path: str = "/healthz", timeout: float = 60.0) -> None:
     """Wait until 127.0.0.1:port answers path (any status); raise after timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", path)
             conn.getresponse().read()
-            conn.close()
             return
         except OSError:
             time.sleep(0.2)
+        finally:
+            conn.close()  # also after a failed attempt (an unclosed socket is a ResourceWarning: an error in pytest)
     raise RuntimeError(f"nothing answered on 127.0.0.1:{port}{path} within {timeout:.0f} s")
 
 

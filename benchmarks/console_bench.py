@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,31 +69,29 @@ def _create_missing_indexes() -> list[str]:
     """Create the indexes the models declare and the migrations do not (yet); return their names.
 
     The benchmark measures the models' schema: an index added to a model is measured before its migration is
-    written, and named on the output so that it is not forgotten.
+    written, and named on the output so that it is not forgotten. Indexes of other dialects (ddl_if) are skipped.
     """
     from cfm.extensions import db
 
     engine = db.engine
-    existing = {
-        index["name"]
-        for table in db.metadata.sorted_tables
-        for index in sa.inspect(engine).get_indexes(table.name)
-        if index.get("name")
-    }
-    created = []
+    before = _index_names(engine)
     for table in db.metadata.sorted_tables:
-        for index in sorted(table.indexes, key=lambda i: str(i.name)):
-            if index.name in existing or not _for_dialect(index, engine.dialect.name):
-                continue
-            index.create(engine)
-            created.append(str(index.name))
-    return created
+        for index in table.indexes:
+            if index.name not in before:
+                with warnings.catch_warnings():  # SQLite's reflection (checkfirst) warns of expression indexes
+                    warnings.simplefilter("ignore", sa.exc.SAWarning)
+                    index.create(engine, checkfirst=True)  # checkfirst: skips what ddl_if keeps for another dialect
+    return sorted(_index_names(engine) - before)
 
 
-def _for_dialect(index: sa.Index, dialect: str) -> bool:
-    """False for an index restricted to other dialects (ddl_if), such as the PostgreSQL full-text GIN indexes."""
-    condition = getattr(index, "_ddl_if", None)
-    return condition is None or condition.dialect is None or condition.dialect == dialect
+def _index_names(engine: sa.Engine) -> set[str]:
+    """Names of the indexes in the database (expression indexes included, which SQLite's reflection skips)."""
+    if engine.dialect.name == "postgresql":
+        query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    with engine.connect() as conn:
+        return set(conn.scalars(sa.text(query)))
 
 
 def _officer(app: Any) -> None:

@@ -6,19 +6,21 @@ import dataclasses
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
-import requests
 from twilio import request_validator as twilio_request_validator
 from twilio.base import exceptions as twilio_exceptions
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http import HttpClient
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from channels.base import ChannelError, Contact, IntakeRequest, decode_utf8
+
+if TYPE_CHECKING:
+    # The REST client and requests are imported when a message is sent: web workers that only receive never load
+    # them (issue 9, worker memory).
+    from twilio.http import HttpClient
+    from twilio.rest import Client
 
 # Recent twilio releases raise TwilioServiceException (RFC 9457 problem details) besides TwilioRestException, and
 # sign some webhooks with a SharedKey (HMAC-SHA256); older releases (setup.cfg allows twilio>=9.0) have neither.
@@ -381,6 +383,9 @@ def make_client(
     account_sid: str, auth_token: str, http_client: HttpClient | None = None, *, timeout: float = 15.0
 ) -> Client:
     """A twilio REST client; tests pass a capturing http_client, production gets one with a timeout."""
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
     if http_client is None:
         # twilio's default client waits forever; a job must not hang on a dead connection.
         http_client = TwilioHttpClient(timeout=timeout)
@@ -393,6 +398,8 @@ def send_sms(client: Client, *, to: str, from_: str, body: str, status_callback:
     `from_` may be a number or a Messaging Service SID (MG...). A timeout after Twilio received the request
     can still have sent the message; the retry policy belongs to the caller.
     """
+    import requests
+
     kwargs: dict[str, Any] = {"to": to, "body": body}
     if from_.startswith("MG"):
         kwargs["messaging_service_sid"] = from_

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 PYBABEL="${PYBABEL:-$(command -v pybabel || echo .venv/bin/pybabel)}"
 LOCALES="${LOCALES:-fr es ar fa_AF ps uk ru so sw am ti}"
 
-# Keywords: gettext, ngettext and _ are Babel's defaults; _l / lazy_gettext are the lazy forms used in forms.
+# Keywords: _, gettext, ngettext, pgettext and npgettext (with a context) are Babel's defaults;
+# _l / lazy_gettext are the lazy forms used in forms.
 "$PYBABEL" extract -F translations/babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 \
     -c TRANSLATORS: --project=CFM --no-wrap -o translations/messages.pot .
 

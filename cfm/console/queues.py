@@ -7,12 +7,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.datastructures import MultiDict
 
 from cfm.extensions import db
 from cfm.models import Case, Programme, User
-from cfm.models.case import PRIORITIES, QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED, STATUSES
+from cfm.models.case import (
+    PRIORITIES,
+    QUEUE_GENERAL,
+    QUEUE_PENDING,
+    QUEUE_RESTRICTED,
+    STATUSES,
+    is_open,
+    queue_sort_key,
+)
 from cfm.models.types import utcnow
 from cfm.services import search
 from cfm.services.access import GENERAL_READERS, RESTRICTED_READERS, visible_cases
@@ -129,7 +136,7 @@ def filtered(user: User, tab: str, filters: Filters) -> Select[tuple[Case]]:
     if filters.category:
         query = query.where(Case.category == filters.category)
     if filters.status == "open":
-        query = query.where(Case.status != "closed")
+        query = query.where(is_open())
     elif filters.status != "all":
         query = query.where(Case.status == filters.status)
     if filters.priority:
@@ -141,7 +148,7 @@ def filtered(user: User, tab: str, filters: Filters) -> Select[tuple[Case]]:
     elif filters.assignee:
         query = query.where(Case.assignee_id == int(filters.assignee))
     if filters.overdue:
-        query = query.where(Case.due_at < utcnow(), Case.status != "closed")
+        query = query.where(Case.due_at < utcnow(), is_open())
     if filters.date_from:
         query = query.where(Case.received_at >= datetime.combine(filters.date_from, time(), UTC))
     if filters.date_to:
@@ -149,11 +156,6 @@ def filtered(user: User, tab: str, filters: Filters) -> Select[tuple[Case]]:
     if filters.q:
         query = _search(query, filters.q, tab)
     return query
-
-
-def _sort_key() -> ColumnElement[datetime]:
-    """Due date, or the received time when a case has none."""
-    return cast(ColumnElement[datetime], func.coalesce(Case.due_at, Case.received_at))
 
 
 def encode_cursor(case: Case, sort: str) -> str:
@@ -182,7 +184,7 @@ def page(query: Select[tuple[Case]], sort: str, after: str | None) -> tuple[list
             query = query.where(or_(Case.received_at < stamp, and_(Case.received_at == stamp, Case.id < ident)))
         query = query.order_by(Case.received_at.desc(), Case.id.desc())
     else:
-        key = _sort_key()
+        key = queue_sort_key()
         if cursor:
             stamp, ident = cursor
             query = query.where(or_(key > stamp, and_(key == stamp, Case.id > ident)))

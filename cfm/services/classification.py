@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from cfm.extensions import db
 from cfm.models import Case
 from cfm.models.case import QUEUE_GENERAL
 from cfm.services import routing
+from classifier import safety_net
 from classifier.predict import Model, Prediction, load_model
 
 log = logging.getLogger(__name__)
@@ -24,7 +27,23 @@ def get_model() -> Model | None:
     if cached is _MISSING:
         cached = load_model(model_path())
         current_app.extensions["cfm_model"] = cached
+        settle()
     return cached
+
+
+def settle() -> None:
+    """Per-process work done once, after the model loaded (issue 9): the first requests pay it, not every one.
+
+    Compiles every safety-net pattern (otherwise compiled when a text first needs it, a few ms each, for
+    thousands of requests), and hands the memory that reading the artifact used back to the operating system
+    (glibc's malloc_trim; elsewhere nothing happens).
+    """
+    safety_net.warm(all_patterns=True)
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def model_path() -> Path | None:

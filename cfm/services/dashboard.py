@@ -68,8 +68,8 @@ def seconds_between(end: Any, start: Any, dialect: str | None = None) -> ColumnE
 def median(values: Select[Any], expression: ColumnElement[Any]) -> tuple[float | None, int]:
     """The median of `expression` over the rows of `values` (NULLs left out) and how many rows had one.
 
-    PostgreSQL: percentile_cont. SQLite: count, then ORDER BY the expression and read the one or two middle rows
-    with LIMIT/OFFSET: the database sorts, at most two values come back.
+    PostgreSQL: percentile_cont. SQLite: the rows numbered in order of the value by a window function, and the one
+    or two middle rows averaged, in the same statement: one pass, one row comes back.
     """
     rows = values.where(expression.is_not(None)).subquery()
     value = rows.c.value
@@ -78,11 +78,15 @@ def median(values: Select[Any], expression: ColumnElement[Any]) -> tuple[float |
             select(func.count(), func.percentile_cont(0.5).within_group(value)).select_from(rows)
         ).one()
         return (float(result) if result is not None else None), int(count)
-    n = int(db.session.scalar(select(func.count()).select_from(rows)) or 0)
-    if n == 0:
-        return None, 0
-    middle = list(db.session.scalars(select(value).order_by(value).limit(2 - n % 2).offset((n - 1) // 2)))
-    return sum(float(v) for v in middle) / len(middle), n
+    ranked = select(
+        value.label("value"),
+        func.row_number().over(order_by=value).label("rank"),
+        func.count().over().label("n"),
+    ).subquery()
+    n = ranked.c.n
+    middle = ranked.c.rank.in_([(n + 1) // 2, (n + 2) // 2])  # the middle row, or the middle two
+    result, count = db.session.execute(select(func.avg(ranked.c.value), func.max(n)).where(middle)).one()
+    return (float(result) if result is not None else None), int(count or 0)
 
 
 # --- what the user asked for ---------------------------------------------------------------------------------
@@ -329,12 +333,19 @@ def _breakdowns(base: Select[tuple[Case]], programmes: list[Programme]) -> dict[
     return {name: sorted(counts.items(), key=lambda item: (-item[1], item[0])) for name, counts in totals.items()}
 
 
-def _first_responses() -> Any:
-    """Per case, the time of the first outbound message or the first status change away from 'new'."""
+def _first_responses(first_id: int, last_id: int) -> Any:
+    """Per case with an id in [first_id, last_id], the time of its first outbound message or first status change
+    away from 'new'.
+
+    The id range is that of the cases being counted: it lets the database read only the events and messages of
+    those cases' era (an index range) instead of every event ever recorded, and it leaves no case of the range out.
+    """
     events = union_all(
-        select(Message.case_id.label("case_id"), Message.created_at.label("at")).where(Message.direction == "outbound"),
+        select(Message.case_id.label("case_id"), Message.created_at.label("at")).where(
+            Message.direction == "outbound", Message.case_id.between(first_id, last_id)
+        ),
         select(CaseEvent.case_id.label("case_id"), CaseEvent.created_at.label("at")).where(
-            CaseEvent.kind == "status", CaseEvent.old_value == "new"
+            CaseEvent.kind == "status", CaseEvent.old_value == "new", CaseEvent.case_id.between(first_id, last_id)
         ),
     ).subquery()
     return (
@@ -345,11 +356,14 @@ def _first_responses() -> Any:
 def _medians(base: Select[tuple[Case]]) -> tuple[tuple[float | None, int], tuple[float | None, int]]:
     """Median seconds from receipt to first response, and from receipt to closure."""
     cases = base.with_only_columns(Case.id, Case.received_at, Case.closed_at).subquery("cases")
-    first = _first_responses()
-    to_first = seconds_between(first.c.at, cases.c.received_at)
-    first_rows = select(to_first.label("value")).select_from(cases.join(first, first.c.case_id == cases.c.id))
     to_close = seconds_between(cases.c.closed_at, cases.c.received_at)
     close_rows = select(to_close.label("value")).select_from(cases).where(cases.c.closed_at.is_not(None))
+    first_id, last_id = db.session.execute(base.with_only_columns(func.min(Case.id), func.max(Case.id))).one()
+    if first_id is None:  # no case in the range
+        return (None, 0), median(close_rows, to_close)
+    first = _first_responses(first_id, last_id)
+    to_first = seconds_between(first.c.at, cases.c.received_at)
+    first_rows = select(to_first.label("value")).select_from(cases.join(first, first.c.case_id == cases.c.id))
     return median(first_rows, to_first), median(close_rows, to_close)
 
 
