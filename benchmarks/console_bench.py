@@ -8,6 +8,7 @@ the app takes to answer the request in-process (Flask's test client: no network,
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 import warnings
@@ -16,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchmarks.common import Figure, emit
+from benchmarks.common import Figure, emit, machine
 
 PASSWORD = "bench-officer-password-1"  # noqa: S105  (a generated benchmark account in a throw-away database)
 PLANS = Path(__file__).resolve().parent / "PLANS.md"
@@ -61,27 +62,33 @@ def _app(database_url: str) -> Any:
         upgrade_schema()
         missing = _create_missing_indexes()
     if missing:
-        print(f"# indexes of the models that no migration creates yet, created for this run: {', '.join(missing)}")
+        print(f"# indexes changed in the models and not yet in a migration (created, -dropped): {', '.join(missing)}")
     return app
 
 
 def _create_missing_indexes() -> list[str]:
-    """Create the indexes the models declare and the migrations do not (yet); return their names.
+    """Make the database's indexes those the models declare: create the ones no migration creates yet, drop the
+    ones the models no longer declare; return what changed.
 
-    The benchmark measures the models' schema: an index added to a model is measured before its migration is
+    The benchmark measures the models' schema: an index changed in a model is measured before its migration is
     written, and named on the output so that it is not forgotten. Indexes of other dialects (ddl_if) are skipped.
     """
     from cfm.extensions import db
 
     engine = db.engine
     before = _index_names(engine)
+    declared = {str(index.name) for table in db.metadata.sorted_tables for index in table.indexes}
     for table in db.metadata.sorted_tables:
         for index in table.indexes:
             if index.name not in before:
                 with warnings.catch_warnings():  # SQLite's reflection (checkfirst) warns of expression indexes
                     warnings.simplefilter("ignore", sa.exc.SAWarning)
                     index.create(engine, checkfirst=True)  # checkfirst: skips what ddl_if keeps for another dialect
-    return sorted(_index_names(engine) - before)
+    stale = sorted(name for name in before if name.startswith("ix_") and name not in declared)
+    with engine.begin() as conn:
+        for name in stale:
+            conn.execute(sa.text(f'DROP INDEX "{name}"'))
+    return sorted(_index_names(engine) - before) + [f"-{name}" for name in stale]
 
 
 def _index_names(engine: sa.Engine) -> set[str]:
@@ -121,8 +128,9 @@ def _statements(app: Any, client: Any, path: str) -> list[tuple[str, Any]]:
     return seen
 
 
-def _explain(app: Any, statement: str, parameters: Any) -> str:
-    """EXPLAIN ANALYZE (PostgreSQL) or EXPLAIN QUERY PLAN (SQLite) of one statement."""
+def _explain(app: Any, statement: str, parameters: Any) -> tuple[float, str]:
+    """The statement's time (run once, rows fetched, in ms) and its plan: EXPLAIN ANALYZE on PostgreSQL, EXPLAIN
+    QUERY PLAN on SQLite (which has no ANALYZE: the time is what shows the cost there)."""
     from cfm.extensions import db
 
     with app.app_context():
@@ -131,16 +139,60 @@ def _explain(app: Any, statement: str, parameters: Any) -> str:
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
+            began = time.perf_counter()
+            cursor.execute(statement, parameters)
+            cursor.fetchall()
+            took = (time.perf_counter() - began) * 1000
             cursor.execute(prefix + statement, parameters)
             rows = cursor.fetchall()
         finally:
             raw.rollback()
             raw.close()
-    return "\n".join(" | ".join(str(v) for v in row) for row in rows)
+    return took, "\n".join(" | ".join(str(v) for v in row) for row in rows)
+
+
+def _time_page(client: Any, path: str, requests: int) -> tuple[list[float], float, int]:
+    """Server times of `requests` requests (ms), the app's own CPU time per request (ms), and failed requests."""
+    for _ in range(3):
+        warm = client.get(path)
+    failures = 0 if warm.status_code == 200 else 1
+    timings = []
+    cpu = time.process_time()
+    for _ in range(requests):
+        started = time.perf_counter()
+        answer = client.get(path)
+        timings.append((time.perf_counter() - started) * 1000)
+        failures += answer.status_code != 200
+    return timings, (time.process_time() - cpu) * 1000 / requests, failures
+
+
+def _page_plans(app: Any, client: Any, name: str, path: str) -> list[str]:
+    """PLANS.md lines for one page: every query with its time, then the plans of the two slowest."""
+    statements = _statements(app, client, path)
+    timed = []
+    for statement, parameters in statements:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            took, plan = _explain(app, statement, parameters)
+            timed.append((took, statement.strip(), plan))
+    total = sum(took for took, _statement, _plan in timed)
+    lines = [
+        f"### {name}: `{path}`\n",
+        f"{len(statements)} statements, the {len(timed)} queries take {total:.1f} ms together when run one by one:\n",
+        *(f"- {took:7.1f} ms `{' '.join(statement.split())[:110]}`" for took, statement, _plan in timed),
+        "",
+    ]
+    for took, statement, plan in sorted(timed, key=lambda item: item[0], reverse=True)[:2]:
+        lines.append(f"```sql\n{statement}\n```\n{took:.1f} ms\n```\n{plan}\n```\n")
+    return lines
 
 
 def run(backend: str, database_url: str, settings: Settings, plans: list[str]) -> list[Figure]:
-    """Generate the cases, sign in, time every page; add the slowest statements' plans to `plans`."""
+    """Generate the cases, sign in, time every page; add each page's queries and the slowest ones' plans to `plans`.
+
+    Server time is wall time in-process; the note adds the app's CPU time per request (on SQLite that includes the
+    database's work, on PostgreSQL the database's own processes are not in it) and the machine's load average, since
+    a busy machine stretches wall time.
+    """
     from benchmarks.generate import generate
 
     app = _app(database_url)
@@ -149,23 +201,28 @@ def run(backend: str, database_url: str, settings: Settings, plans: list[str]) -
     counts = generate(app, n)
     generated = time.perf_counter() - started
     _officer(app)
-    figures = [emit(Figure(f"console.{backend}.generate_cases", counts["cases"] / generated, "cases/s"))]
+    figures = [
+        emit(
+            Figure(
+                f"console.{backend}.generate_cases",
+                counts["cases"] / generated,
+                "cases/s",
+                note=f"{counts['cases']:,} cases with their threads in {generated:.0f} s",
+            )
+        )
+    ]
     client = app.test_client()
     response = client.post("/console/login", data={"email": "officer@bench.example.org", "password": PASSWORD})
     if response.status_code != 302:
         raise RuntimeError(f"the benchmark officer could not sign in ({response.status_code})")
     plans.append(f"## {backend}, {counts['cases']:,} cases\n")
     for name, path in PAGES.items():
-        for _ in range(3):
-            warm = client.get(path)
-        failures = 0 if warm.status_code == 200 else 1
-        timings = []
-        for _ in range(settings.requests):
-            started = time.perf_counter()
-            answer = client.get(path)
-            timings.append((time.perf_counter() - started) * 1000)
-            failures += answer.status_code != 200
+        timings, cpu_ms, failures = _time_page(client, path, settings.requests)
         p95 = statistics.quantiles(timings, n=20, method="inclusive")[-1]
+        note = (
+            f"{counts['cases']:,} cases, median {statistics.median(timings):.1f} ms, app CPU {cpu_ms:.1f} ms/request, "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
         figures.append(
             emit(
                 Figure(
@@ -174,26 +231,21 @@ def run(backend: str, database_url: str, settings: Settings, plans: list[str]) -
                     "ms",
                     floor=FLOORS_MS[backend],
                     higher_is_better=False,
-                    note=f"{counts['cases']:,} cases, median {statistics.median(timings):.1f} ms",
+                    note=note,
                     failures=failures,
                 )
             )
         )
-        statements = _statements(app, client, path)
-        timed = []
-        for statement, parameters in statements:
-            if not statement.lstrip().upper().startswith("SELECT"):
-                continue
-            began = time.perf_counter()
-            plan = _explain(app, statement, parameters)
-            timed.append((time.perf_counter() - began, statement, plan))
-        timed.sort(key=lambda item: item[0], reverse=True)
-        plans.append(f"### {name}: `{path}` ({len(statements)} statements; the two slowest)\n")
-        for took, statement, plan in timed[:2]:
-            plans.append(f"```sql\n{statement.strip()}\n```\n{took * 1000:.1f} ms to explain\n```\n{plan}\n```\n")
+        plans.extend(_page_plans(app, client, name, path))
     return figures
 
 
 def write_plans(plans: list[str]) -> None:
     """benchmarks/PLANS.md: the query plans behind the console figures."""
-    PLANS.write_text("# Query plans of the console benchmark\n\n" + "\n".join(plans), encoding="utf-8")
+    header = (
+        "# Query plans of the console benchmark\n\n"
+        "Written by `python -m benchmarks --only console` (benchmarks/console_bench.py) on "
+        f"{machine()}: for each page, the queries one request runs, each timed on its own, and the plans of the two "
+        "slowest (PostgreSQL: EXPLAIN ANALYZE; SQLite: EXPLAIN QUERY PLAN).\n\n"
+    )
+    PLANS.write_text(header + "\n".join(plans), encoding="utf-8")

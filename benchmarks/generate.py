@@ -156,6 +156,7 @@ FTS_FILL = (
     "INSERT INTO message_fts(rowid, text_plain) SELECT id, text_plain FROM message "
     "WHERE case_id > :before AND text_plain IS NOT NULL",
 )
+EVENT_COLUMNS = ["case_id", "kind", "old_value", "new_value", "created_at"]
 MESSAGE_COLUMNS = ["case_id", "direction", "channel", "text_plain", "text_sealed", "media_count", "created_at"]
 REPLY = "Thank you for your message. We are looking into it and will contact you again within seven days."
 
@@ -164,7 +165,8 @@ def generate(app: Any, n: int, *, seed: int = 1) -> dict[str, int]:
     """Create the programmes (if missing) and n cases with their threads; return counts.
 
     Every case has its inbound message (the same text, sealed like the case's); a third of the cases got a first
-    response (a status change away from 'new'), a sixth an outbound reply, both at the case's updated_at.
+    response (a status change away from 'new'), a sixth an outbound reply, both at the case's updated_at; every
+    closed case has the status change that closed it.
     """
     from cfm.extensions import db
     from cfm.models import Programme
@@ -186,7 +188,7 @@ def generate(app: Any, n: int, *, seed: int = 1) -> dict[str, int]:
         postgresql = engine.dialect.name == "postgresql"
         with engine.begin() as conn:
             before = int(conn.scalar(sa.select(sa.func.coalesce(sa.func.max(cases.c.id), 0))) or 0)
-            secondary = _secondary_ddl(conn, cases.name) + _secondary_ddl(conn, messages.name)
+            secondary = [ddl for table in (cases, messages, events) for ddl in _secondary_ddl(conn, table.name)]
             for kind, name, _sql in secondary:
                 conn.execute(sa.text(f'DROP {kind} "{name}"'))
         written = 0
@@ -213,14 +215,13 @@ def generate(app: Any, n: int, *, seed: int = 1) -> dict[str, int]:
                 for direction, plain, sealed, at, which in thread:
                     rows = sa.select(c.id, sa.literal(direction), c.channel, plain, sealed, sa.literal(0), at)
                     conn.execute(messages.insert().from_select(MESSAGE_COLUMNS, rows.where(new, which)))
-                first = sa.select(
-                    c.id, sa.literal("status"), sa.literal("new"), sa.literal("under_review"), c.updated_at
-                )
-                conn.execute(
-                    events.insert().from_select(
-                        ["case_id", "kind", "old_value", "new_value", "created_at"], first.where(new, c.id % 3 == 0)
-                    )
-                )
+                status_changes = [  # a first response on a third of the cases; every closed case's closure
+                    ("new", "under_review", c.updated_at, c.id % 3 == 0),
+                    ("action_taken", "closed", c.closed_at, c.closed_at.is_not(None)),
+                ]
+                for old, new_value, at, which in status_changes:
+                    rows = sa.select(c.id, sa.literal("status"), sa.literal(old), sa.literal(new_value), at)
+                    conn.execute(events.insert().from_select(EVENT_COLUMNS, rows.where(new, which)))
         finally:
             with engine.begin() as conn:
                 if postgresql:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import unicodedata
 from datetime import datetime
 from typing import Any
 
 MAX_TEXT_LENGTH = 5000
+# A lone surrogate (not valid Unicode; it cannot be encoded or stored): one regex search instead of a loop per letter.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 CHANNELS = ("web", "survey", "sms", "whatsapp", "hotline", "ivr", "api")
 
 
@@ -74,7 +77,7 @@ def clean_text(text: object, *, field: str = "text") -> str:
         raise ChannelError("invalid_text", "The message must be text.", field=field)
     if "\x00" in text:
         raise ChannelError("invalid_characters", "The message contains a NUL character.", field=field)
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+    if _SURROGATE.search(text):
         raise ChannelError("invalid_encoding", "The message is not valid Unicode.", field=field)
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").strip()
     if not text:
@@ -96,7 +99,7 @@ def _optional(value: str | None, field: str, limit: int) -> str | None:
     """Strip an optional short field; empty becomes None; too long or NUL is an error."""
     if value is None:
         return None
-    if not isinstance(value, str) or "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if not isinstance(value, str) or "\x00" in value or _SURROGATE.search(value):
         raise ChannelError("invalid_field", f"The field {field} is not valid text.", field=field)
     value = value.strip()
     if len(value) > limit:

@@ -51,7 +51,7 @@ CLIENTS = 16
 APP_PROCESSES = 2
 GUNICORN_WORKERS = 2  # per app process: 4 in all on this 2-core machine, beside 2 RQ workers and PostgreSQL
 RQ_WORKERS = 2
-MAX_LOAD_SECONDS = 300.0
+MAX_LOAD_SECONDS = 600.0  # bounds only: on this 2-core machine, alone, the whole module takes about 4 minutes
 MAX_DRAIN_SECONDS = 240.0
 RUN = "S9"  # MessageSids SMS9..., senders +25479... (benchmarks.intake_bench.sms_request)
 CLASSIFY_JOB = "cfm.jobs.classify_case"
@@ -321,6 +321,7 @@ def test_ten_thousand_submissions_through_two_app_processes_and_two_workers(clus
         f"\nscale-out: {len(order)} requests ({distinct} distinct) in {result.elapsed:.1f} s, "
         f"{result.rate:.0f} req/s, p99 {result.percentile(99):.0f} ms"
     )
+    assert result.count + result.errors == len(order), f"{result.count} answered within {MAX_LOAD_SECONDS:.0f} s"
     assert result.errors == 0, "connection errors"
     assert collections.Counter(status for _index, status, _body in result.answers) == {200: len(order)}
 

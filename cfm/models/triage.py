@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy import Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cfm.extensions import db
@@ -23,6 +23,9 @@ class CaseEvent(db.Model):  # type: ignore[name-defined]
     """One change to a case: who, when, from what to what, and why (the reason is sealed: it may name people)."""
 
     __tablename__ = "case_event"
+    # The dashboard's first-response median reads the first status change of a stretch of cases from this index
+    # alone, skipping every other kind of event (cfm/services/dashboard.py, issue 9).
+    __table_args__ = (Index("ix_case_event_kind_old_case", "kind", "old_value", "case_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import gc
 import logging
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from cfm.extensions import db
 from cfm.models import Case
 from cfm.models.case import QUEUE_GENERAL
 from cfm.services import routing
-from classifier import safety_net
 from classifier.predict import Model, Prediction, load_model
 
 log = logging.getLogger(__name__)
@@ -32,14 +30,11 @@ def get_model() -> Model | None:
 
 
 def settle() -> None:
-    """Per-process work done once, after the model loaded (issue 9): the first requests pay it, not every one.
+    """Hand back to the operating system the memory that reading the artifact used (issue 9: worker memory).
 
-    Compiles every safety-net pattern (otherwise compiled when a text first needs it, a few ms each, for
-    thousands of requests), and hands the memory that reading the artifact used back to the operating system
-    (glibc's malloc_trim; elsewhere nothing happens).
+    Loading frees far more than the model keeps (decompression, the dense weights load_model() compacts); glibc
+    keeps freed heap pages unless asked (malloc_trim). Elsewhere nothing happens.
     """
-    safety_net.warm(all_patterns=True)
-    gc.collect()
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):

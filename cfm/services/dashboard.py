@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, distinct, func, select, true, union_all
+from sqlalchemy import Select, and_, case, distinct, func, select, true, tuple_, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from cfm.extensions import db
@@ -314,56 +314,96 @@ def _grouped(base: Select[tuple[Case]], column: ColumnElement[Any]) -> list[tupl
     return [(key, int(n)) for key, n in db.session.execute(query)]
 
 
-def _breakdowns(base: Select[tuple[Case]], programmes: list[Programme]) -> dict[str, list[tuple[str, int]]]:
-    """Counts per category, channel, language, programme and status, largest first.
+@dataclasses.dataclass
+class _Counts:
+    """What one or two passes over the general cases of the range give: weekly counts, breakdowns, id range."""
 
-    One GROUP BY over the five columns together (one pass over the cases, on both backends); the database returns
-    one row per combination that occurs (a few hundred at most in practice, never one per case), folded here.
+    weeks: dict[str, int]
+    breakdowns: dict[str, list[tuple[str, int]]]
+    first_id: int | None  # the smallest and largest id of the cases counted (None when there are none)
+    last_id: int | None
+
+
+def _counts(base: Select[tuple[Case]], programmes: list[Programme]) -> _Counts:
+    """Cases per week and per category, channel, language, programme and status, largest first; and their id range.
+
+    PostgreSQL: one GROUPING SETS query, one pass over the cases' entries in a covering index (see cfm/models/
+    case.py) and a few dozen rows back. SQLite, which has no GROUPING SETS: a GROUP BY per week, one GROUP BY over
+    the five columns together (one row per combination that occurs, folded here) and the id range, each a pass
+    over the same covering index.
     """
-    slugs = {p.id: p.slug for p in programmes}
+    week = week_start(Case.received_at)
     columns = (Case.category, Case.channel, Case.language, Case.programme_id, Case.status)
-    query = base.with_only_columns(*columns, func.count().label("n")).group_by(*columns)
-    totals: dict[str, dict[str, int]] = {name: {} for name in DIMENSIONS}
-    for *keys, n in db.session.execute(query):
-        for name, key in zip(DIMENSIONS, keys, strict=True):
-            if name == "programme":
-                key = slugs.get(key, str(key))
-            label = str(key) if key else UNKNOWN
-            totals[name][label] = totals[name].get(label, 0) + int(n)
-    return {name: sorted(counts.items(), key=lambda item: (-item[1], item[0])) for name, counts in totals.items()}
+    rows: list[tuple[str, Any, int]] = []  # (dimension, key, count)
+    if _dialect() == "postgresql":
+        keys = (week, *columns)
+        query = base.with_only_columns(
+            *keys,
+            *(func.grouping(key) for key in keys),
+            func.count(),
+            func.min(Case.id),
+            func.max(Case.id),
+        ).group_by(func.grouping_sets(*(tuple_(key) for key in keys), tuple_()))
+        first_id = last_id = None
+        for row in db.session.execute(query):
+            values, grouped, (n, low, high) = row[: len(keys)], row[len(keys) : 2 * len(keys)], row[2 * len(keys) :]
+            if all(grouped):  # the grand total, ()
+                first_id, last_id = low, high
+                continue
+            at = grouped.index(0)
+            rows.append((("week", *DIMENSIONS)[at], values[at], int(n)))
+    else:
+        rows += [("week", key, n) for key, n in _grouped(base, week)]
+        combinations = base.with_only_columns(*columns, func.count()).group_by(*columns)
+        for *values, n in db.session.execute(combinations):
+            rows += [(name, value, int(n)) for name, value in zip(DIMENSIONS, values, strict=True)]
+        first_id, last_id = db.session.execute(base.with_only_columns(func.min(Case.id), func.max(Case.id))).one()
+    slugs = {p.id: p.slug for p in programmes}
+    totals: dict[str, dict[str, int]] = {name: {} for name in ("week", *DIMENSIONS)}
+    for name, key, n in rows:
+        if name == "programme":
+            key = slugs.get(key, str(key))
+        label = str(key) if key else UNKNOWN
+        totals[name][label] = totals[name].get(label, 0) + n
+    weeks = totals.pop("week")
+    breakdowns = {name: sorted(counts.items(), key=lambda item: (-item[1], item[0])) for name, counts in totals.items()}
+    return _Counts(weeks, breakdowns, first_id, last_id)
 
 
-def _first_responses(first_id: int, last_id: int) -> Any:
-    """Per case with an id in [first_id, last_id], the time of its first outbound message or first status change
-    away from 'new'.
+def _responses(first_id: int, last_id: int) -> Any:
+    """(case_id, at) of every outbound message and every status change away from 'new' of the cases whose id is in
+    [first_id, last_id].
 
-    The id range is that of the cases being counted: it lets the database read only the events and messages of
-    those cases' era (an index range) instead of every event ever recorded, and it leaves no case of the range out.
+    The id range is that of the cases counted: the database reads the replies and events of that stretch of cases
+    (an index range) instead of every event ever recorded, and no case of the range is left out.
     """
-    events = union_all(
+    return union_all(
         select(Message.case_id.label("case_id"), Message.created_at.label("at")).where(
             Message.direction == "outbound", Message.case_id.between(first_id, last_id)
         ),
         select(CaseEvent.case_id.label("case_id"), CaseEvent.created_at.label("at")).where(
             CaseEvent.kind == "status", CaseEvent.old_value == "new", CaseEvent.case_id.between(first_id, last_id)
         ),
-    ).subquery()
-    return (
-        select(events.c.case_id, func.min(events.c.at).label("at")).group_by(events.c.case_id).subquery("first_reply")
-    )
+    ).subquery("responses")
 
 
-def _medians(base: Select[tuple[Case]]) -> tuple[tuple[float | None, int], tuple[float | None, int]]:
-    """Median seconds from receipt to first response, and from receipt to closure."""
+def _medians(base: Select[tuple[Case]], counts: _Counts) -> tuple[tuple[float | None, int], tuple[float | None, int]]:
+    """Median seconds from receipt to first response (the earliest reply or status change), and to closure."""
     cases = base.with_only_columns(Case.id, Case.received_at, Case.closed_at).subquery("cases")
     to_close = seconds_between(cases.c.closed_at, cases.c.received_at)
     close_rows = select(to_close.label("value")).select_from(cases).where(cases.c.closed_at.is_not(None))
-    first_id, last_id = db.session.execute(base.with_only_columns(func.min(Case.id), func.max(Case.id))).one()
-    if first_id is None:  # no case in the range
+    if counts.first_id is None or counts.last_id is None:  # no case in the range
         return (None, 0), median(close_rows, to_close)
-    first = _first_responses(first_id, last_id)
-    to_first = seconds_between(first.c.at, cases.c.received_at)
-    first_rows = select(to_first.label("value")).select_from(cases.join(first, first.c.case_id == cases.c.id))
+    responses = _responses(counts.first_id, counts.last_id)
+    # Joined first, then grouped per case: the planner hashes the cases and streams their responses through.
+    first = (
+        select(cases.c.received_at, func.min(responses.c.at).label("at"))
+        .select_from(cases.join(responses, responses.c.case_id == cases.c.id))
+        .group_by(cases.c.id, cases.c.received_at)
+        .subquery("first_response")
+    )
+    to_first = seconds_between(first.c.at, first.c.received_at)
+    first_rows = select(to_first.label("value")).select_from(first)
     return median(first_rows, to_first), median(close_rows, to_close)
 
 
@@ -546,10 +586,10 @@ def build(user: User, filters: DashboardFilters) -> Dashboard:
     programmes = programme_choices(user)
     scope = _scope(programmes, filters)
     base = general_cases(user, filters, scope)
-    by_week = dict(_grouped(base, week_start(Case.received_at)))
-    weeks = [(week, int(by_week.get(week, 0))) for week in filters.weeks()]
+    counts = _counts(base, programmes)
+    weeks = [(week, counts.weeks.get(week, 0)) for week in filters.weeks()]
     total = sum(n for _week, n in weeks)
-    (first_s, first_n), (close_s, close_n) = _medians(base)
+    (first_s, first_n), (close_s, close_n) = _medians(base, counts)
 
     def shown(seconds: float | None, n: int) -> Median:
         """A median, hidden from suppressed users when it rests on fewer than five cases."""
@@ -563,7 +603,7 @@ def build(user: User, filters: DashboardFilters) -> Dashboard:
         programmes=programmes,
         total=_single("total", total, active=active),
         weeks=suppress(weeks, active=active),
-        breakdowns={name: suppress(rows, active=active) for name, rows in _breakdowns(base, programmes).items()},
+        breakdowns={name: suppress(rows, active=active) for name, rows in counts.breakdowns.items()},
         first_response=shown(first_s, first_n),
         closure=shown(close_s, close_n),
         closed=_single("closed", close_n, active=active),

@@ -231,6 +231,8 @@ TRANSLIT: list[tuple[str, str, str]] = [
 # angry delay complaints.
 GENERAL: dict[str, list[str]] = {
     "en": [
+        "Nobody asked him for money, he just wants his grant on time.",
+        "my daughter is afraid of planes, can the doctor give her something to calm down?",
         "how much is the fee if my bag is over 23kg? i can pay",
         "The driver was late and we waited two hours, very bad service",
         "Thank you to escort Daniel who carried my bags and helped my mother",
@@ -247,24 +249,32 @@ GENERAL: dict[str, list[str]] = {
         "où changer de l'argent avant le départ ?",
     ],
     "es": [
+        "Hay hongos en la pared del cuarto y mi niña es asmática, ¿nos pueden cambiar?",
+        "¿Por qué mandan mensajes a las 2 de la mañana? Despiertan a toda la familia.",
         "¿cuánto cobran por maleta extra?",
         "el bus llegó 5 horas tarde, qué desastre",
         "gracias al escolta Miguel, fue muy amable con mi mamá",
         "¿me toca la entrevista este mes?",
     ],
     "ar": [
+        "أنا طالب في الصف الخامس. كم يساوي سبعة ضرب ثمانية؟",
         "كم وزن الشنطة المسموح فيه بالطيارة؟",
         "الباص تأخر ست ساعات، خدمة سيئة جداً",
         "شكراً للمرافق أحمد كان لطيف كتير مع أمي",
         "وين فيني صرّف دولار بالمطار؟",
     ],
     "fa": [
+        "گواهی عدم سوءپیشینه پولیس را از کجا بگیرم و هزینه\u200cاش چقدر است؟",
+        "روی هر چمدان شماره خانواده را بنویسید که گم نشه",
+        "موبایل نو به قیمت ارزان فروشی است، هر کس خواست پیام بدهد",
+        "تبریک! شما برنده یک گوشی شدید، برای دریافت جایزه ۵۰۰ افغانی بفرستید",
         "وزن بکس چند کیلو اجازه است؟",
         "سرویس شش ساعت ناوقت آمد، خیلی بد",
         "از آقای فرهاد تشکر میکنم، آدم مهربانی است",
         "پول را از کجا تبادله کنیم؟",
     ],
     "ps": [
+        "د پولیسو د تصدیق پاڼه له کومه ترلاسه کړم او فیس یې څومره دی؟",
         "په الوتکه کې څو کیلو بار اجازه دی؟",
         "بس شپږ ساعته وروسته راغی، ډېر بد خدمت",
         "له اسکورت احمد څخه مننه، ډېر مهربان و",
@@ -282,11 +292,14 @@ GENERAL: dict[str, list[str]] = {
         "где поменять деньги в аэропорту?",
     ],
     "so": [
+        "baska berri saacadda imisa iyo xagee laga raacayaa",
         "immisa kiilo ayaa la oggol yahay boorsada?",
         "baska ayaa 6 saacadood daahay, adeeg xun",
         "mahadsanid Cali oo hooyaday caawiyay",
     ],
     "sw": [
+        "mama Zawadi wa mapokezi ni mpole ila foleni ni ndefu mno tumesimama masaa 4",
+        "chumba kimoja familia nne, hakuna faragha na hatupati usingizi",
         "mzigo wa kilo ngapi unaruhusiwa kwenye ndege?",
         "basi lilichelewa saa sita, huduma mbaya sana",
         "asante kwa msindikizaji Juma, alimsaidia mama yangu",
