@@ -210,9 +210,7 @@ def leave_one_language_out(
         if not test or not keep:
             continue
         started = time.perf_counter()
-        model = fit_model(
-            [split.train[i] for i in keep], [split.train_groups[i] for i in keep], folds=folds
-        )
+        model = fit_model([split.train[i] for i in keep], [split.train_groups[i] for i in keep], folds=folds)
         scored = score(model, test)
         figures = _subset_figures(scored, range(len(test)))
         figures["model_only_restricted_recall"] = _queue_figures(scored["truth"], scored["model_flag"])["recall"]
@@ -266,9 +264,7 @@ def evaluate(
     restricted["model_only_false_restricted_rate"] = _queue_figures(truth, scored["model_flag"])[
         "false_restricted_rate"
     ]
-    restricted["safety_net_false_restricted_rate"] = _queue_figures(truth, scored["net_flag"])[
-        "false_restricted_rate"
-    ]
+    restricted["safety_net_false_restricted_rate"] = _queue_figures(truth, scored["net_flag"])["false_restricted_rate"]
     by_category = {}
     for category in RESTRICTED_CATEGORIES:
         indices = [i for i, t in enumerate(truth) if t == category]
@@ -456,8 +452,12 @@ def render_model_card(report: EvaluationReport) -> str:
         "removed, Arabic/Persian/Pashto letter variants unified, tatweel and elongation collapsed, long numbers "
         "masked), hashed with numpy (2^18 and 2^17 columns, no vocabulary stored) and TF-IDF weighted with "
         "sublinear tf, plus (3) the safety-net lexicon as four one-hot features (the category of its strongest "
-        "hit); then LinearSVC (C=1, balanced class weights) with sigmoid calibration (CalibratedClassifierCV, "
-        "group folds, one final estimator). Deterministic (fixed random state).",
+        "hit); then one linear model, the weights of a LinearSVC (C=1, balanced class weights) plus "
+        f"{meta.get('nb_weight', '?')} x the log-probabilities of a Complement Naive Bayes fitted on the same "
+        f"features (alpha {meta.get('nb_alpha', '?')}, centred over the classes, zero on columns no training text "
+        "had), with sigmoid calibration (CalibratedClassifierCV, group folds, one final estimator). The NB term "
+        "was chosen by grouped cross-validation on the training split: it lifts macro-F1 and lowers the share of "
+        "general lines the restricted threshold catches. Deterministic (fixed random state).",
         "- Unfamiliar-text rule (classifier/predict.py, tuned into the threshold): probabilities are pulled towards "
         f"uniform by f^{meta.get('unfamiliar_gamma', '?')}, f = the share of the text's character 3-4-grams that "
         "occurred in training. The category does not change; the restricted mass of text in a language or "
@@ -500,9 +500,7 @@ def render_model_card(report: EvaluationReport) -> str:
         f"hash of the group key). Corpus sha256 `{report.corpus_sha256[:16]}...`; model trained on the current "
         f"corpus: {'yes' if report.model_matches_corpus else 'NO (run: python -m classifier.train)'}.",
         "",
-        "Training lines per language: "
-        + ", ".join(f"{k} {v}" for k, v in meta.get("languages", {}).items())
-        + ".",
+        "Training lines per language: " + ", ".join(f"{k} {v}" for k, v in meta.get("languages", {}).items()) + ".",
         "",
         "## Evaluation (held-out split)",
         "",
@@ -532,8 +530,15 @@ def render_model_card(report: EvaluationReport) -> str:
         "- Probabilities are calibrated on authored data; treat confidence as a ranking aid, not a certainty.",
         "- The safety-net lexicon was written with the corpus in view (held-out lines included), and the model "
         "uses it as a feature: figures that involve it, on this held-out split, are optimistic.",
-        "- The held-out false-restricted rate is well above the 10% ceiling: restricted recall comes first, and "
-        "general and restricted messages about the same situations (escorts, money, lists) share much wording.",
+        (
+            "- The held-out false-restricted rate is above the 10% ceiling: restricted recall comes first, and "
+            "general and restricted messages about the same situations (escorts, money, lists, children, night) "
+            "share much wording."
+            if r["false_restricted_rate"] > CEILING_FALSE_RESTRICTED
+            else "- General and restricted messages about the same situations (escorts, money, lists, children, "
+            "night) share much wording; the restricted threshold trades general cases in the restricted queue for "
+            "restricted recall."
+        ),
         "",
         "## Ethical considerations",
         "",

@@ -34,6 +34,7 @@ TRUSTED_TYPES: Final[frozenset[str]] = frozenset(
         "builtins.tuple",
         "classifier.pipeline.CharNgramHasher",
         "classifier.pipeline.SafetyNetFeatures",
+        "classifier.pipeline.SvmNbClassifier",
         "classifier.pipeline.TextNormaliser",
         "classifier.pipeline.WordNgramHasher",
         "numpy.dtype",

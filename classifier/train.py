@@ -130,9 +130,7 @@ def tune_threshold(
     # Round down a little so the rule does not hinge on one line's exact probability.
     chosen = max(MIN_THRESHOLD, float(np.floor(chosen * 1000) / 1000))
     recall, false_rate = outcome(chosen)
-    model_only = (
-        float((top_restricted | (mass >= chosen))[truth].mean()) if n_restricted else 1.0
-    )
+    model_only = float((top_restricted | (mass >= chosen))[truth].mean()) if n_restricted else 1.0
     return ThresholdChoice(chosen, recall, false_rate, model_only, n_restricted, n_general)
 
 
@@ -211,7 +209,10 @@ def fit_model(
     pipeline = build_pipeline(calibration_folds(groups))
     pipeline.fit(texts, labels)
     info = dict(metadata or {})
+    estimator = pipeline.steps[-1][1].estimator
     info.update(
+        nb_weight=getattr(estimator, "nb_weight", None),
+        nb_alpha=getattr(estimator, "nb_alpha", None),
         unfamiliar_gamma=UNFAMILIAR_GAMMA,
         unfamiliar_min_order=UNFAMILIAR_MIN_ORDER,
         n_examples=len(examples),
@@ -223,9 +224,7 @@ def fit_model(
     return Model(pipeline, threshold, info)
 
 
-def train(
-    corpus: Iterable[Example] | None = None, extra: Iterable[Example] = (), output: Path | None = None
-) -> Model:
+def train(corpus: Iterable[Example] | None = None, extra: Iterable[Example] = (), output: Path | None = None) -> Model:
     """Train on corpus (default: the training split of the shipped corpus) plus extra; save when output is given."""
     extra_list = list(extra)
     if corpus is None:

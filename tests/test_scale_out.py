@@ -51,8 +51,8 @@ CLIENTS = 16
 APP_PROCESSES = 2
 GUNICORN_WORKERS = 2  # per app process: 4 in all on this 2-core machine, beside 2 RQ workers and PostgreSQL
 RQ_WORKERS = 2
-MAX_LOAD_SECONDS = 600.0  # bounds only: on this 2-core machine, alone, the whole module takes about 4 minutes
-MAX_DRAIN_SECONDS = 240.0
+MAX_LOAD_SECONDS = 1200.0  # bounds against a hang, far above the expected time (see the module docstring)
+MAX_DRAIN_SECONDS = 300.0
 RUN = "S9"  # MessageSids SMS9..., senders +25479... (benchmarks.intake_bench.sms_request)
 CLASSIFY_JOB = "cfm.jobs.classify_case"
 APPLICATION_NAME = "cfm_scale_out"  # names this test's PostgreSQL connections (CPU accounting)
@@ -321,9 +321,11 @@ def test_ten_thousand_submissions_through_two_app_processes_and_two_workers(clus
         f"\nscale-out: {len(order)} requests ({distinct} distinct) in {result.elapsed:.1f} s, "
         f"{result.rate:.0f} req/s, p99 {result.percentile(99):.0f} ms"
     )
-    assert result.count + result.errors == len(order), f"{result.count} answered within {MAX_LOAD_SECONDS:.0f} s"
-    assert result.errors == 0, "connection errors"
-    assert collections.Counter(status for _index, status, _body in result.answers) == {200: len(order)}
+    answers, errors = result.count, result.errors
+    assert answers + errors == len(order), f"{answers} answered within {MAX_LOAD_SECONDS:.0f} s"
+    assert errors == 0, "connection errors"
+    statuses = collections.Counter(status for _index, status, _body in result.answers)
+    assert statuses == {200: len(order)}  # no 5xx, and no 429 either: the limits hold thousands from one address
 
     answered: dict[int, set[str]] = collections.defaultdict(set)
     for index, _status, body in result.answers:

@@ -382,7 +382,7 @@ def _responses(first_id: int, last_id: int) -> Any:
             Message.direction == "outbound", Message.case_id.between(first_id, last_id)
         ),
         select(CaseEvent.case_id.label("case_id"), CaseEvent.created_at.label("at")).where(
-            CaseEvent.kind == "status", CaseEvent.old_value == "new", CaseEvent.case_id.between(first_id, last_id)
+            CaseEvent.kind == "status", CaseEvent.old_value == "new", CaseEvent.case_id.between(first_id + 1, last_id)
         ),
     ).subquery("responses")
 

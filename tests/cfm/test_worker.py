@@ -57,25 +57,18 @@ def test_the_worker_loads_the_model_once_and_runs_each_job_in_a_session_of_its_o
     assert {db.session.get(Case, case_id).classification_status for case_id in ids} == {"done"}
 
 
-def test_inline_jobs_share_the_callers_session(app: Flask, programme: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    sessions: list[Session] = []
-    classify_case = classification.classify_case
-
-    def spy(case_id: int) -> Case | None:
-        sessions.append(db.session())
-        return classify_case(case_id)
-
-    monkeypatch.setattr(classification, "classify_case", spy)
-    case = send(TEXTS[0]).case
-    assert case.classification_status == "done"  # no REDIS_URL: classified inline, seen at once by the caller
-    assert sessions == [db.session()]
+def test_job_code_run_inline_uses_the_callers_session(ctx: Flask) -> None:
+    caller = db.session()
+    with jobs.app_context():  # no RQ job running: inline, as without REDIS_URL or with Redis down
+        assert db.session() is caller
 
 
 def test_one_redis_client_per_process_and_url(redis_app: Flask) -> None:
-    client = jobs.redis_connection()
-    assert jobs.redis_connection() is client  # no new connection per enqueue
-    assert client.ping()
-    redis_app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
-    assert jobs.redis_connection() is not client
-    redis_app.config["REDIS_URL"] = REDIS_URL
-    assert jobs.redis_connection() is client
+    with redis_app.app_context():
+        client = jobs.redis_connection()
+        assert jobs.redis_connection() is client  # no new connection per enqueue
+        assert client.ping()
+        redis_app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+        assert jobs.redis_connection() is not client
+        redis_app.config["REDIS_URL"] = REDIS_URL
+        assert jobs.redis_connection() is client

@@ -685,6 +685,16 @@ def test_channels_import_neither_flask_nor_the_application() -> None:
     assert result.stdout.strip() == ""
 
 
+def test_receiving_leaves_the_rest_client_unloaded() -> None:
+    """Issue 9 (worker memory): twilio's REST client and requests load when a message is sent, not on import."""
+    code = (
+        "import sys, channels.sms; loaded = lambda: sorted({'twilio.rest', 'requests'} & set(sys.modules)); "
+        "before = loaded(); channels.sms.make_client('AC' + 'a' * 32, 'token'); print(before, loaded())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[] ['requests', 'twilio.rest']"
+
+
 def test_adapters_log_nothing_personal(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     parse_twilio(inbound(Body="very private words"))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
+from sklearn.naive_bayes import ComplementNB
+from sklearn.svm import LinearSVC
 
 from classifier.data import Example
 from classifier.pipeline import (
     CharNgramHasher,
+    SvmNbClassifier,
     build_pipeline,
     char_ngram_counts,
     familiarity,
@@ -46,7 +50,14 @@ def test_normalise_caps_length() -> None:
 def test_char_hashes_are_stable() -> None:
     """The hash columns never change silently (a change would need a retrained model)."""
     assert char_ngram_counts(["ab"], (1, 4), 2**18).indices.tolist() == [
-        21856, 26939, 32021, 41098, 47604, 73578, 171441, 173715
+        21856,
+        26939,
+        32021,
+        41098,
+        47604,
+        73578,
+        171441,
+        173715,
     ]
     assert word_ngram_counts(["ab cd"], 2**17).indices.tolist() == [14814, 42575, 68064]
 
@@ -123,3 +134,47 @@ def test_model_probabilities_are_pipeline_plus_unfamiliar_rule(small_model: Mode
     )
     assert np.allclose(small_model.predict_proba(texts), expected, atol=1e-9)
     assert familiar[-2] < 0.5  # only hash collisions with seen columns
+
+
+def _toy_features(
+    corpus: list[Example], languages: tuple[str, ...] = ("en", "fr")
+) -> tuple[sparse.csr_matrix, list[str]]:
+    """Hashed character counts of a few languages' lines (columns no line hashed to stay empty)."""
+    sample = [e for e in corpus if e.lang in languages][::3]
+    matrix = char_ngram_counts([normalise(e.text) for e in sample], (1, 3), 2**14)
+    return matrix, [e.category for e in sample]
+
+
+def test_svm_nb_weights_are_the_svm_plus_centred_nb(corpus: list[Example]) -> None:
+    """coef_ = LinearSVC's + nb_weight x NB log-probabilities centred over classes, zero on unseen columns."""
+    X, y = _toy_features(corpus)
+    blended = SvmNbClassifier(nb_weight=0.5).fit(X, y)
+    svm = LinearSVC(C=1.0, class_weight="balanced", random_state=blended.random_state).fit(X, y)
+    nb = ComplementNB(alpha=blended.nb_alpha).fit(X, y)
+    centred = nb.feature_log_prob_ - nb.feature_log_prob_.mean(axis=0)
+    unseen = np.asarray(X.sum(axis=0)).ravel() == 0
+    assert unseen.any()
+    assert np.allclose(blended.coef_[:, ~unseen], svm.coef_[:, ~unseen] + 0.5 * centred[:, ~unseen])
+    assert not blended.coef_[:, unseen].any()  # compact weights (predict.py) keep only trained columns
+    assert np.array_equal(blended.intercept_, svm.intercept_)
+    without_nb = SvmNbClassifier(nb_weight=0.0).fit(X, y)
+    assert np.array_equal(without_nb.coef_, svm.coef_)
+    assert np.array_equal(without_nb.predict(X), svm.predict(X))
+    # NB's ranking of classes is shifted only by a per-text constant: centring does not change what it predicts
+    jll = np.asarray(X @ centred.T)
+    assert np.array_equal(nb.classes_[jll.argmax(axis=1)], nb.predict(X))
+
+
+def test_svm_nb_sparse_weights_and_two_classes(corpus: list[Example]) -> None:
+    """sparsify() keeps every score; with two classes the scores are one column, as LinearSVC's."""
+    X, y = _toy_features(corpus)
+    model = SvmNbClassifier().fit(X, y)
+    dense_scores = model.decision_function(X)
+    assert np.allclose(model.sparsify().decision_function(X), dense_scores)
+    assert sparse.issparse(model.coef_)
+    labels = np.array(y)
+    keep = np.isin(labels, ["appreciation", "fraud_corruption"])
+    pair = SvmNbClassifier().fit(X[keep], labels[keep])
+    scores = pair.decision_function(X[keep])
+    assert pair.coef_.shape == (1, X.shape[1]) and scores.ndim == 1
+    assert np.mean(pair.predict(X[keep]) == labels[keep]) > 0.9
