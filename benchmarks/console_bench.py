@@ -60,13 +60,13 @@ def _app(database_url: str) -> Any:
     )
     with app.app_context():
         upgrade_schema()
-        missing = _create_missing_indexes()
-    if missing:
-        print(f"# indexes changed in the models and not yet in a migration (created, -dropped): {', '.join(missing)}")
+        changed = _indexes_as_declared()
+    if changed:
+        print(f"# indexes changed in the models and not yet in a migration (created, -dropped): {', '.join(changed)}")
     return app
 
 
-def _create_missing_indexes() -> list[str]:
+def _indexes_as_declared() -> list[str]:
     """Make the database's indexes those the models declare: create the ones no migration creates yet, drop the
     ones the models no longer declare; return what changed.
 

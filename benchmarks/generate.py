@@ -7,9 +7,10 @@ but use the same columns, the same sealing and the same routing rule (restricted
 Cases arrive over the two years in id order, as they do in a live database (ids follow arrival); statuses are
 drawn independently of age, which leaves far more old cases open than a real programme has (a harder queue).
 
-Loading is a bulk load: the case table's secondary indexes (and on SQLite the full-text triggers) are dropped,
-the rows written in batches generated column by column, then the indexes built once, the full-text index filled
-in one statement, and the tables vacuumed and analysed, as an operator would after a bulk import.
+Loading is a bulk load: the secondary indexes of the case, message and event tables (and on SQLite the full-text
+triggers) are dropped, the cases written in batches generated column by column, their threads made by the
+database from the cases (INSERT ... SELECT), then the indexes built once, SQLite's full-text tables filled in one
+statement each, and the tables vacuumed and analysed, as an operator would after a bulk import.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ FTS_FILL = (
     "INSERT INTO message_fts(rowid, text_plain) SELECT id, text_plain FROM message "
     "WHERE case_id > :before AND text_plain IS NOT NULL",
 )
+LOADED = ("case", "message", "case_event")  # the tables the generator fills (their secondary indexes rebuilt once)
 EVENT_COLUMNS = ["case_id", "kind", "old_value", "new_value", "created_at"]
 MESSAGE_COLUMNS = ["case_id", "direction", "channel", "text_plain", "text_sealed", "media_count", "created_at"]
 REPLY = "Thank you for your message. We are looking into it and will contact you again within seven days."
@@ -171,7 +173,6 @@ def generate(app: Any, n: int, *, seed: int = 1) -> dict[str, int]:
     from cfm.extensions import db
     from cfm.models import Programme
     from cfm.services.admin import create_programme
-    from cfm.services.crypto import get_crypto
 
     with app.app_context():
         ids = []
@@ -181,64 +182,82 @@ def generate(app: Any, n: int, *, seed: int = 1) -> dict[str, int]:
                 programme = create_programme(slug, slug.title(), [f"+25470000{index:04d}"])
             ids.append(programme.id)
         db.session.commit()
-        crypto = get_crypto()
-        cases, messages, events = (db.metadata.tables[name] for name in ("case", "message", "case_event"))
-        defaults = {k: v for k, v in _defaults(cases).items() if k not in ("text_plain", "text_sealed")}
         engine = db.engine
-        postgresql = engine.dialect.name == "postgresql"
+        cases = db.metadata.tables["case"]
         with engine.begin() as conn:
             before = int(conn.scalar(sa.select(sa.func.coalesce(sa.func.max(cases.c.id), 0))) or 0)
-            secondary = [ddl for table in (cases, messages, events) for ddl in _secondary_ddl(conn, table.name)]
+            secondary = [ddl for table in LOADED for ddl in _secondary_ddl(conn, table)]
             for kind, name, _sql in secondary:
                 conn.execute(sa.text(f'DROP {kind} "{name}"'))
-        written = 0
         try:
-            batch: list[dict[str, Any]] = []
-            for row in _rows(n, ids, seed):
-                text = row.pop("text")
-                restricted = row.pop("restricted")
-                row["text_plain"] = None if restricted else text
-                row["text_sealed"] = crypto.encrypt(text) if restricted else None
-                batch.append({**defaults, **row})
-                if len(batch) >= BATCH:
-                    written += _write(engine, cases, batch)
-                    batch = []
-            if batch:
-                written += _write(engine, cases, batch)
+            written = _load_cases(engine, n, ids, seed)
             with engine.begin() as conn:
-                new = cases.c.id > before
-                c = cases.c
-                thread = [
-                    ("inbound", c.text_plain, c.text_sealed, c.received_at, sa.true()),
-                    ("outbound", sa.literal(REPLY), sa.null(), c.updated_at, c.id % 6 == 0),
-                ]
-                for direction, plain, sealed, at, which in thread:
-                    rows = sa.select(c.id, sa.literal(direction), c.channel, plain, sealed, sa.literal(0), at)
-                    conn.execute(messages.insert().from_select(MESSAGE_COLUMNS, rows.where(new, which)))
-                status_changes = [  # a first response on a third of the cases; every closed case's closure
-                    ("new", "under_review", c.updated_at, c.id % 3 == 0),
-                    ("action_taken", "closed", c.closed_at, c.closed_at.is_not(None)),
-                ]
-                for old, new_value, at, which in status_changes:
-                    rows = sa.select(c.id, sa.literal("status"), sa.literal(old), sa.literal(new_value), at)
-                    conn.execute(events.insert().from_select(EVENT_COLUMNS, rows.where(new, which)))
+                _threads(conn, before)
         finally:
             with engine.begin() as conn:
-                if postgresql:
+                if engine.dialect.name == "postgresql":
                     conn.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
                 for _kind, _name, sql in secondary:
                     conn.execute(sa.text(sql))
-        with engine.begin() as conn:
-            if not postgresql:  # what the dropped triggers would have indexed, in one statement each
-                for statement in FTS_FILL:
-                    conn.execute(sa.text(statement), {"before": before})
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            if postgresql:
-                for name in ("case", "message", "case_event"):
-                    conn.execute(sa.text(f'VACUUM ANALYZE "{name}"'))
+            if engine.dialect.name == "postgresql":
+                for table in LOADED:
+                    conn.execute(sa.text(f'VACUUM ANALYZE "{table}"'))
             else:
+                for statement in FTS_FILL:  # what the dropped triggers would have indexed, one statement each
+                    conn.execute(sa.text(statement), {"before": before})
                 conn.execute(sa.text("ANALYZE"))
         return {"cases": written, "programmes": len(ids)}
+
+
+def _load_cases(engine: sa.Engine, n: int, programme_ids: list[int], seed: int) -> int:
+    """Write n generated cases in batches, restricted text sealed with the app's keys; return how many."""
+    from cfm.services.crypto import get_crypto
+
+    crypto = get_crypto()
+    table = _table("case")
+    defaults = {k: v for k, v in _defaults(table).items() if k not in ("text_plain", "text_sealed")}
+    written = 0
+    batch: list[dict[str, Any]] = []
+    for row in _rows(n, programme_ids, seed):
+        text = row.pop("text")
+        restricted = row.pop("restricted")
+        row["text_plain"] = None if restricted else text
+        row["text_sealed"] = crypto.encrypt(text) if restricted else None
+        batch.append({**defaults, **row})
+        if len(batch) >= BATCH:
+            written += _write(engine, table, batch)
+            batch = []
+    if batch:
+        written += _write(engine, table, batch)
+    return written
+
+
+def _threads(conn: sa.Connection, before: int) -> None:
+    """Messages and status changes of the cases written after id `before`, made by the database from the cases."""
+    c = _table("case").c
+    new = c.id > before
+    thread = [
+        ("inbound", c.text_plain, c.text_sealed, c.received_at, sa.true()),
+        ("outbound", sa.literal(REPLY), sa.null(), c.updated_at, c.id % 6 == 0),
+    ]
+    for direction, plain, sealed, at, which in thread:
+        rows = sa.select(c.id, sa.literal(direction), c.channel, plain, sealed, sa.literal(0), at)
+        conn.execute(_table("message").insert().from_select(MESSAGE_COLUMNS, rows.where(new, which)))
+    status_changes = [  # a first response on a third of the cases; every closed case's closure
+        ("new", "under_review", c.updated_at, c.id % 3 == 0),
+        ("action_taken", "closed", c.closed_at, c.closed_at.is_not(None)),
+    ]
+    for old, new_value, at, which in status_changes:
+        rows = sa.select(c.id, sa.literal("status"), sa.literal(old), sa.literal(new_value), at)
+        conn.execute(_table("case_event").insert().from_select(EVENT_COLUMNS, rows.where(new, which)))
+
+
+def _table(name: str) -> sa.Table:
+    """One of the app's tables."""
+    from cfm.extensions import db
+
+    return db.metadata.tables[name]
 
 
 def _write(engine: sa.Engine, table: sa.Table, rows: list[dict[str, Any]]) -> int:

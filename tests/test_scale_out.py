@@ -3,11 +3,14 @@
 10,000 submissions (SMS webhook with valid Twilio signatures and the web form, a tenth of them sent again: Twilio
 retries of the same MessageSid, web re-posts of the same form token) go round-robin through both app processes;
 then, once the workers have drained the queue: one case per distinct submission, each classified exactly once
-(Case.classification_attempts and RQ's finished jobs), every acknowledged reference stored on the case of its
+(Case.classification_attempts, no failed or retried job), every acknowledged reference stored on the case of its
 submission and answered by STATUS, no 5xx. Sessions (console and public form) and rate limits must not live in one
 process's memory: a sign-in on one process holds on the other, a sign-out on one ends it on both, failed
 sign-ins count across both. Everything here is started on 127.0.0.1 and stopped (also on failure), in a PostgreSQL
 schema and a Redis database of the test's own.
+
+The run is CPU-bound: it prints its rate and the CPU seconds each part used (app processes, `cfm worker`s,
+PostgreSQL, this client), which say where a slow run spent its time. The time bounds below only catch a hang.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import sqlalchemy as sa
 from redis import Redis
 from rq import Queue
 from rq.job import Job
-from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from twilio.request_validator import RequestValidator
 
 from benchmarks.common import REPO, Server, gunicorn
@@ -51,7 +54,7 @@ CLIENTS = 16
 APP_PROCESSES = 2
 GUNICORN_WORKERS = 2  # per app process: 4 in all on this 2-core machine, beside 2 RQ workers and PostgreSQL
 RQ_WORKERS = 2
-MAX_LOAD_SECONDS = 1200.0  # bounds against a hang, far above the expected time (see the module docstring)
+MAX_LOAD_SECONDS = 1200.0
 MAX_DRAIN_SECONDS = 300.0
 RUN = "S9"  # MessageSids SMS9..., senders +25479... (benchmarks.intake_bench.sms_request)
 CLASSIFY_JOB = "cfm.jobs.classify_case"
@@ -364,13 +367,10 @@ def test_ten_thousand_submissions_through_two_app_processes_and_two_workers(clus
     # Every acknowledged reference is the case of that submission.
     wrong = [s for s, pid in provider_ids.items() if by_provider_id[pid][0][1] not in answered[s]]
     assert wrong == []
-    # Classified exactly once: done at the first attempt, and one finished job per case, none failed.
+    # Classified exactly once: every case done at its first attempt (classification_attempts counts the runs that
+    # classify; a job finding its case done changes nothing), no job failed, no retry waiting. RQ's finished-job
+    # registry cannot tell: it forgets a job result_ttl (500 s) after it ends, sooner than a slow run lasts.
     assert [stored for stored in by_provider_id.values() if stored[0][2:] != ("done", 1)] == []
-    finished = collections.Counter(
-        job.args[0] for job in classify_jobs(cluster, FinishedJobRegistry(queue=cluster.queue))
-    )
-    case_ids = {stored[0][0] for stored in by_provider_id.values()}
-    assert set(finished) == case_ids and set(finished.values()) == {1}
     assert classify_jobs(cluster, FailedJobRegistry(queue=cluster.queue)) == []
     assert classify_jobs(cluster, ScheduledJobRegistry(queue=cluster.queue)) == []  # no retry waiting
 

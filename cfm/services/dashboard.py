@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from cfm.extensions import db
 from cfm.models import Case, CaseEvent, Message, Programme, Survey, SurveyResponse, User
-from cfm.models.case import QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED
+from cfm.models.case import QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED, is_open
 from cfm.models.types import utcnow
 from cfm.services.access import GENERAL_READERS, can_see_restricted, visible_cases
 from channels.web import RATING_VALUES, Option, Question, SurveyDefinition
@@ -382,7 +382,7 @@ def _responses(first_id: int, last_id: int) -> Any:
             Message.direction == "outbound", Message.case_id.between(first_id, last_id)
         ),
         select(CaseEvent.case_id.label("case_id"), CaseEvent.created_at.label("at")).where(
-            CaseEvent.kind == "status", CaseEvent.old_value == "new", CaseEvent.case_id.between(first_id + 1, last_id)
+            CaseEvent.kind == "status", CaseEvent.old_value == "new", CaseEvent.case_id.between(first_id, last_id)
         ),
     ).subquery("responses")
 
@@ -417,7 +417,7 @@ def restricted_tile(user: User, scope: list[int]) -> RestrictedTile | None:
         .where(
             Case.queue.in_((QUEUE_RESTRICTED, QUEUE_PENDING)),
             Case.programme_id.in_(scope),
-            Case.status != "closed",
+            is_open(),
         )
         .with_only_columns(
             func.count().label("open"),
