@@ -13,6 +13,7 @@ Floor (issue 6): 100,000 rows with peak memory < 150 MB and >= 20,000 rows/s.
 
 from __future__ import annotations
 
+import os
 import resource
 import secrets
 import sys
@@ -147,6 +148,7 @@ def run(n_rows: int, database_url: str) -> dict[str, Any]:
         "rss_peak_export_mb": round(timed["rss_peak"] / 2**20, 1),
         "rss_growth_export_mb": round((timed["rss_peak"] - timed["rss_before"]) / 2**20, 1),
         "max_rss_process_mb": round(max_rss_mb, 1),
+        "load": round(os.getloadavg()[0], 1),  # wall time stretches on a busy machine; CPU time much less
     }
     # The ceiling applies to what the export adds to the process: the app alone (its imports, catalogs and models
     # loaded by create_app) already holds about 200 MB before any export, and reported separately above.

@@ -361,7 +361,7 @@ def worker(burst: bool) -> None:
         raise click.ClickException("Set CFM_REDIS_URL to run a worker; without it jobs run inline.")
     jobs.schedule_reminders()  # issue 6: every REMIND_EVERY_MINUTES, run by the worker's scheduler
     # Issue 9: jobs run in this process, which keeps the model and the compiled safety net loaded and its database
-    # connections pooled; RQ's forking Worker loaded both again in every job (seconds each, ~1 job/s per worker).
+    # connections pooled; RQ's forking Worker loaded both again in every job (seconds per job).
     # Start more workers for more throughput; each job has its own app context (cfm.jobs.app_context).
     jobs.warm_up()
     SimpleWorker([jobs.queue()], connection=jobs.redis_connection()).work(burst=burst, with_scheduler=True)
