@@ -37,7 +37,7 @@ def settle() -> None:
     """
     try:
         ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows): nothing to hand back this way
         pass
 
 
