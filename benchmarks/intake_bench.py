@@ -78,9 +78,11 @@ def prepare_database(database_url: str, keys: dict[str, str]) -> None:
 
 def corpus_texts(seed: int = 7) -> list[str]:
     """Corpus texts in a fixed shuffled order (all languages, all categories)."""
+    from channels.sms import parse_keyword
     from classifier.data import load_corpus
 
-    texts = [example.text for example in load_corpus()]
+    # An SMS keyword (STOP, СТОП, STATUS ...) is a command, not feedback: by SMS it never makes a case.
+    texts = [example.text for example in load_corpus() if parse_keyword(example.text) is None]
     random.Random(seed).shuffle(texts)
     return texts
 
