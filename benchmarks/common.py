@@ -99,14 +99,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def pg_schema() -> Iterator[str]:
-    """A PostgreSQL schema of the benchmark's own, dropped afterwards; yields the URL that selects it."""
-    engine = sa.create_engine(POSTGRES_URL)
-    schema = f"cfm_bench_{uuid.uuid4().hex[:10]}"
+def pg_schema(base_url: str = POSTGRES_URL, prefix: str = "cfm_bench") -> Iterator[str]:
+    """A PostgreSQL schema of the caller's own, dropped afterwards; yields the URL that selects it."""
+    engine = sa.create_engine(base_url)
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        yield f"{base_url}?options=-csearch_path%3D{schema}"
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

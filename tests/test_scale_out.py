@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -40,12 +39,12 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from twilio.request_validator import RequestValidator
 
-from benchmarks.common import REPO, Server, gunicorn
+from benchmarks.common import REPO, Server, gunicorn, pg_schema
 from benchmarks.intake_bench import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, PUBLIC_BASE_URL, corpus_texts, server_env
 from benchmarks.intake_bench import sms_request as signed_sms
 from benchmarks.load import closed_loop
 from benchmarks.load_bench import CSRF, REFERENCE, TWIML_REFERENCE, Settings, plan, submission_requests, web_sessions
-from tests.conftest import POSTGRES_URL, pg_url
+from tests.conftest import POSTGRES_URL
 
 # A Redis database of this test's own (flushed at start and end): 15 is the unit tests', 14 the benchmarks'.
 REDIS_URL = os.environ.get("CFM_TEST_SCALE_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -125,16 +124,8 @@ def cpu_seconds(pids: list[int]) -> float:
 @contextlib.contextmanager
 def own_schema() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped at the end; yields the URL that selects it."""
-    engine = sa.create_engine(POSTGRES_URL)
-    schema = f"cfm_scale_{uuid.uuid4().hex[:10]}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{pg_url(schema)}&application_name={APPLICATION_NAME}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with pg_schema(POSTGRES_URL, prefix="cfm_scale") as url:
+        yield f"{url}&application_name={APPLICATION_NAME}"
 
 
 def prepare(database_url: str, keys: dict[str, str]) -> None:

@@ -8,10 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from cfm.extensions import db
-from cfm.models import Case, CaseEvent, Message
+from cfm.models import Case
 from cfm.services import dashboard
 from cfm.services.dashboard import DashboardFilters
 from tests.cfm.console.conftest import RESTRICTED_TEXT, World, make_case
+from tests.cfm.console.test_dashboard import event as status_change
+from tests.cfm.console.test_dashboard import reply
 
 MARCH = DashboardFilters(programme="", date_from=date(2025, 3, 3), date_to=date(2025, 3, 16))
 
@@ -19,18 +21,6 @@ MARCH = DashboardFilters(programme="", date_from=date(2025, 3, 3), date_to=date(
 def at(day: int, hour: int = 10) -> datetime:
     """A UTC time in March 2025."""
     return datetime(2025, 3, day, hour, tzinfo=UTC)
-
-
-def status_change(case: Case, when: datetime, old: str = "new", new: str = "under_review") -> None:
-    """A status change recorded at a chosen time."""
-    db.session.add(CaseEvent(case_id=case.id, kind="status", old_value=old, new_value=new, created_at=when))
-
-
-def reply(case: Case, when: datetime) -> None:
-    """An outbound reply stored at a chosen time."""
-    message = Message(case_id=case.id, direction="outbound", channel="sms", created_at=when)
-    message.store_text("We are looking into it.", sealed=False)
-    db.session.add(message)
 
 
 @pytest.fixture
