@@ -1,4 +1,5 @@
-"""Classifier speed benchmark: load time, batch throughput, single-text latency, artifact size, CLI end to end."""
+"""Classifier speed benchmark on the runtime path (default.npz, numpy only): load time, batch throughput on one
+core, single-text latency, artifact size, the heavy modules loading imports, CLI end to end."""
 
 from __future__ import annotations
 
@@ -54,49 +55,81 @@ def _cli_end_to_end(lines: int) -> float | None:
     return lines / elapsed
 
 
+_COLD_LOAD = """
+import sys, time
+wall, cpu = time.perf_counter(), time.process_time()
+from classifier.predict import load_model
+model = load_model()
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+heavy = sorted({name.split(".")[0] for name in sys.modules if name.split(".")[0] in ("sklearn", "scipy", "skops")})
+print(wall if model is not None else -1, cpu, len(heavy), ",".join(heavy))
+"""
+
+
 def run(quick: bool) -> list[Figure]:
     """Run every figure (quick: fewer texts) and return them; each is also printed with its floor."""
     sys.path.insert(0, str(REPO))
+    # The runtime path as the web app and the worker take it: load_model() reads default.npz (numpy only).
     cold = subprocess.run(  # noqa: S603 - the running interpreter on a fixed snippet
-        [
-            sys.executable,
-            "-c",
-            "import time; t = time.perf_counter(); from classifier.predict import load_model; m = load_model(); "
-            "print(time.perf_counter() - t if m is not None else -1)",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
+        [sys.executable, "-c", _COLD_LOAD], capture_output=True, text=True, cwd=REPO, check=False
     )
     from classifier import language, persistence, safety_net
-    from classifier.predict import DEFAULT_MODEL_PATH, safety_scanner
+    from classifier.predict import DEFAULT_MODEL_PATH, load_model, safety_scanner
 
     figures: list[Figure] = []
-    size_mb = DEFAULT_MODEL_PATH.stat().st_size / 1e6
-    figures.append(_figure("artifact size", size_mb, "MB", 25.0, higher_is_better=False))
+    runtime = persistence.runtime_path(DEFAULT_MODEL_PATH)
+    size_mb = (runtime if runtime.is_file() else DEFAULT_MODEL_PATH).stat().st_size / 1e6
+    figures.append(_figure(f"artifact size ({runtime.name})", size_mb, "MB", 25.0, higher_is_better=False))
     loads = []
     for _ in range(3):
-        started = time.perf_counter()
-        model = persistence.load(DEFAULT_MODEL_PATH)
-        loads.append(time.perf_counter() - started)
-    figures.append(_figure("model load (modules imported, best of 3)", min(loads), "s", 1.0, higher_is_better=False))
-    cold_value = float(cold.stdout.strip() or -1)
-    if cold_value >= 0:
-        figures.append(_figure("model load, fresh process (with imports)", cold_value, "s", None, True))
+        started = time.process_time()
+        model = load_model()
+        loads.append(time.process_time() - started)
+    assert model is not None, "no usable default model"
+    figures.append(_figure("model load (modules imported, CPU time, best of 3)", min(loads), "s", 1.0, False))
+    fields = cold.stdout.split()
+    if len(fields) >= 3 and float(fields[0]) >= 0:
+        figures.append(_figure("model load, fresh process (with imports, wall)", float(fields[0]), "s", None, False))
+        figures.append(
+            _figure("model load, fresh process (with imports, CPU time)", float(fields[1]), "s", None, False)
+        )
+        note = fields[3] if len(fields) > 3 else ""
+        heavy = emit(
+            Figure(
+                "classifier.sklearn/scipy/skops modules imported by load_model",
+                float(fields[2]),
+                "packages",
+                floor=0,
+                higher_is_better=False,
+                note=note,
+            )
+        )
+        figures.append(heavy)
 
     n = 2_000 if quick else 20_000
     texts = _texts(n)
     # One-time costs (py3langid's model, the safety net's compiled lexicon and alternations, lookup tables) are
-    # paid before timing, as a long-running worker pays them once.
+    # paid before timing, as a long-running worker pays them once. py3langid loads on the first text pycld2 cannot
+    # place, which the warm-up texts may not contain: load it explicitly.
+    language._identifier()
     language.detect("warm up the fallback identifier")
     safety_net.warm(all_patterns=True)
     model.predict(_texts(500))
-    wall, cpu = time.perf_counter(), time.process_time()
-    model.predict(texts)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    figures.append(_figure(f"batch predict ({n} texts, CPU time)", n / cpu, "texts/s", 5000, True))
-    figures.append(_figure(f"batch predict ({n} texts, wall clock)", n / wall, "texts/s", None, True))
+    rates, wall_rates = [], []
+    for _ in range(3):  # the median of three runs: the machine is shared
+        wall, cpu = time.perf_counter(), time.process_time()
+        model.predict(texts)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        rates.append(n / cpu)
+        wall_rates.append(n / wall)
+    figures.append(
+        _figure(f"batch predict ({n} texts, CPU time, median of 3)", statistics.median(rates), "texts/s", 5000, True)
+    )
+    figures.append(
+        _figure(
+            f"batch predict ({n} texts, wall clock, median of 3)", statistics.median(wall_rates), "texts/s", None, True
+        )
+    )
 
     singles = texts[: 300 if quick else 2_000]
     timings = []

@@ -3,7 +3,8 @@ incompatible model file: the app starts, cases go to manual triage ..., the cons
 
 The truth is the model this process loaded (cfm.services.classification.get_model). Before this process has loaded
 one (a web process whose classification runs on RQ workers may never do so), the artifact is checked the cheap way,
-without building the model: the file exists, its metadata reads, its format and scikit-learn versions match and it
+without building the model or importing scikit-learn: the runtime arrays beside it were derived from it and have
+this code's format; or else the file exists, its metadata reads, its format and scikit-learn versions match and it
 names only trusted types. A file that passes this and still fails the full load shows the banner from the first case
 that tried it.
 """
@@ -44,12 +45,9 @@ def artifact_usable(path: Path) -> bool:
 
 
 def _check(path: Path) -> bool:
-    """Metadata, versions and types of the artifact, without loading it; logs why it is not usable."""
+    """The artifact checked without loading it (persistence.check_artifact); logs why it is not usable."""
     try:
-        persistence.check_compatible(persistence.read_metadata(path))
-        unexpected = persistence.artifact_types(path) - persistence.TRUSTED_TYPES
-        if unexpected:
-            raise persistence.ModelCorruptError(f"{path.name}: untrusted types in artifact")
+        persistence.check_artifact(path)
     except persistence.ModelError as exc:
         log.warning("console: classifier model not usable (%s): %s", type(exc).__name__, exc)
         return False

@@ -1,4 +1,5 @@
-"""Saving and loading: round trip, version checks, corrupt and missing files, untrusted types, atomic writes."""
+"""Saving and loading: round trip, version checks, corrupt and missing files, untrusted types, atomic writes, and the
+runtime arrays (.npz) beside the skops file: derived from it (sha256), read without scikit-learn, else the fallback."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sklearn
+import skops.io
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
@@ -27,9 +30,10 @@ def saved_once(small_model: Model, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture
 def saved(saved_once: Path, tmp_path: Path) -> Path:
-    """A private copy of the saved small model (tests may damage it)."""
+    """A private copy of the saved small model and its runtime arrays (tests may damage them)."""
     target = tmp_path / "model.skops"
     shutil.copyfile(saved_once, target)
+    shutil.copyfile(persistence.runtime_path(saved_once), persistence.runtime_path(target))
     return target
 
 
@@ -63,11 +67,32 @@ def test_save_is_atomic(small_model: Model, saved: Path, monkeypatch: pytest.Mon
     def broken_dump(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(persistence.sio, "dump", broken_dump)
+    monkeypatch.setattr(skops.io, "dump", broken_dump)
     with pytest.raises(OSError, match="disk full"):
         persistence.save(small_model, saved)
     assert saved.read_bytes() == before
-    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["model.npz", "model.skops"]
+
+
+def test_a_failed_runtime_write_keeps_the_old_arrays_and_load_falls_back(
+    small_model: Model, saved: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The .npz is replaced atomically too; arrays of an older skops file are never read for a newer one."""
+    arrays = persistence.runtime_path(saved)
+    before = arrays.read_bytes()
+
+    def broken_savez(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(persistence, "_savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        persistence.save(small_model, saved)
+    assert arrays.read_bytes() == before
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["model.npz", "model.skops"]
+    with caplog.at_level(logging.WARNING):
+        model = load_model(saved)
+    assert model is not None and model.predict(TEXTS)  # from the skops file: the arrays were not derived from it
+    assert "runtime arrays not used (ModelVersionError" in caplog.text
 
 
 def test_format_version_change_is_refused(saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,15 +103,18 @@ def test_format_version_change_is_refused(saved: Path, monkeypatch: pytest.Monke
     assert load_model(saved) is None
 
 
-def test_sklearn_version_change_is_refused(
-    small_model: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An artifact written by another scikit-learn series raises ModelVersionError."""
+def test_sklearn_version_change_is_refused(small_model: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A skops artifact written by another scikit-learn series raises ModelVersionError; its runtime arrays
+    (numpy only) still load, and without them load_model gives None."""
     with monkeypatch.context() as patch:
-        patch.setattr(persistence.sklearn, "__version__", "0.24.2")
+        patch.setattr(sklearn, "__version__", "0.24.2")
         path = persistence.save(small_model, tmp_path / "old.skops")
     with pytest.raises(persistence.ModelVersionError, match="scikit-learn 0.24.2"):
         persistence.load(path)
+    model = load_model(path)
+    assert model is not None
+    assert [p.to_dict() for p in model.predict(TEXTS)] == [p.to_dict() for p in small_model.predict(TEXTS)]
+    persistence.runtime_path(path).unlink()
     assert load_model(path) is None
 
 
@@ -126,6 +154,7 @@ def test_corrupt_file(saved: Path, damage: str) -> None:
                 archive.writestr(name, payload)
     with pytest.raises(persistence.ModelCorruptError):
         persistence.load(saved)
+    assert persistence.runtime_path(saved).is_file()  # arrays of the undamaged file: not used for this one
     assert load_model(saved) is None
 
 
@@ -155,3 +184,117 @@ def test_error_hierarchy() -> None:
     """All load errors share the ModelError base."""
     for error in (persistence.ModelNotFoundError, persistence.ModelCorruptError, persistence.ModelVersionError):
         assert issubclass(error, persistence.ModelError)
+
+
+def test_save_writes_runtime_arrays_derived_from_the_skops_file(saved: Path) -> None:
+    """Beside model.skops: model.npz, numpy arrays only, recording the skops file's sha256 and the format."""
+    arrays_path = persistence.runtime_path(saved)
+    assert arrays_path.name == "model.npz"
+    with np.load(arrays_path, allow_pickle=False) as arrays:
+        assert str(arrays[persistence.SOURCE_MEMBER]) == persistence.file_sha256(saved)
+        assert int(arrays[persistence.RUNTIME_FORMAT_MEMBER]) == persistence.FORMAT_VERSION
+        assert all(arrays[name].dtype != object for name in arrays.files)
+    with zipfile.ZipFile(arrays_path) as archive:
+        assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in archive.infolist())
+
+
+def test_load_model_reads_the_runtime_arrays(small_model: Model, saved: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """load_model() takes the arrays (no pipeline, no warning); a .npz path is read as it is."""
+    with caplog.at_level(logging.WARNING):
+        model = load_model(saved)
+        direct = load_model(persistence.runtime_path(saved))
+    assert caplog.text == ""
+    assert model is not None and direct is not None
+    assert model.pipeline is None
+    assert model.metadata == persistence.read_metadata(saved)
+    assert model.threshold == small_model.threshold
+    assert [p.to_dict() for p in model.predict(TEXTS)] == [p.to_dict() for p in small_model.predict(TEXTS)]
+    assert [p.to_dict() for p in direct.predict(TEXTS)] == [p.to_dict() for p in model.predict(TEXTS)]
+
+
+def test_arrays_of_another_skops_file_are_not_used(
+    small_model: Model, saved: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A skops file replaced by another model (same name) is read itself, with a warning, never through stale arrays."""
+    other_dir = tmp_path / "other"
+    other = persistence.save(small_model, other_dir / "model.skops")  # same model, new trained_at: other bytes
+    shutil.copyfile(persistence.runtime_path(other), persistence.runtime_path(saved))
+    with caplog.at_level(logging.WARNING):
+        model = load_model(saved)
+    assert model is not None
+    assert "was derived from another model.skops" in caplog.text
+    with pytest.raises(persistence.ModelVersionError):
+        persistence.load_runtime(persistence.runtime_path(saved), persistence.file_sha256(saved))
+
+
+@pytest.mark.parametrize("damage", ["random_bytes", "truncated", "empty", "no_source", "object_array", "no_coef"])
+def test_damaged_runtime_arrays_fall_back_to_the_skops_file(
+    saved: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unreadable arrays raise ModelCorruptError; load_model then reads the skops file (warning logged)."""
+    arrays_path = persistence.runtime_path(saved)
+    content = arrays_path.read_bytes()
+    if damage == "random_bytes":
+        arrays_path.write_bytes(bytes(range(256)) * 40)
+    elif damage == "truncated":
+        arrays_path.write_bytes(content[: len(content) // 2])
+    elif damage == "empty":
+        arrays_path.write_bytes(b"")
+    else:
+        with np.load(arrays_path, allow_pickle=False) as loaded:
+            arrays = {name: loaded[name] for name in loaded.files}
+        if damage == "no_source":
+            del arrays[persistence.SOURCE_MEMBER]
+        elif damage == "no_coef":
+            del arrays["coef"]
+        else:
+            arrays["coef"] = np.array([{"not": "numbers"}], dtype=object)
+        with arrays_path.open("wb") as handle:
+            np.savez(handle, **arrays)
+    with pytest.raises(persistence.ModelCorruptError):
+        persistence.load_runtime(arrays_path)
+    with caplog.at_level(logging.WARNING):
+        model = load_model(saved)
+    assert model is not None and model.predict(TEXTS)
+    assert "runtime arrays not used (ModelCorruptError" in caplog.text
+
+
+def test_without_runtime_arrays_load_model_reads_the_skops_file(
+    small_model: Model, saved: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    persistence.runtime_path(saved).unlink()
+    with caplog.at_level(logging.WARNING):
+        model = load_model(saved)
+    assert "no runtime arrays beside model.skops" in caplog.text
+    assert model is not None and model.pipeline is None  # the pipeline is not kept for prediction
+    assert [p.to_dict() for p in model.predict(TEXTS)] == [p.to_dict() for p in small_model.predict(TEXTS)]
+
+
+def test_the_command_rewrites_the_runtime_arrays(
+    small_model: Model, saved: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """python -m classifier.persistence runtime PATH.skops rebuilds PATH.npz from the skops file."""
+    arrays_path = persistence.runtime_path(saved)
+    arrays_path.unlink()
+    assert persistence.main(["runtime", str(saved)]) == 0
+    assert persistence.file_sha256(saved) in capsys.readouterr().out
+    model = persistence.load_runtime(arrays_path, persistence.file_sha256(saved))
+    assert [p.to_dict() for p in model.predict(TEXTS)] == [p.to_dict() for p in small_model.predict(TEXTS)]
+    saved.write_bytes(b"no model")
+    assert persistence.main(["runtime", str(saved)]) == 1
+    assert "ModelCorruptError" in capsys.readouterr().out
+
+
+def test_the_cheap_check_follows_what_would_be_loaded(saved: Path) -> None:
+    """check_artifact: fine with matching arrays, or without them on a good skops file; raises on a damaged one."""
+    persistence.check_artifact(saved)
+    persistence.check_artifact(persistence.runtime_path(saved))
+    persistence.runtime_path(saved).write_bytes(b"damaged")
+    persistence.check_artifact(saved)  # load_for_prediction would read the skops file, which is fine
+    with pytest.raises(persistence.ModelCorruptError):
+        persistence.check_artifact(persistence.runtime_path(saved))
+    saved.write_bytes(b"damaged too")
+    with pytest.raises(persistence.ModelCorruptError):
+        persistence.check_artifact(saved)
+    with pytest.raises(persistence.ModelNotFoundError):
+        persistence.check_artifact(saved.with_name("missing.skops"))

@@ -1,4 +1,4 @@
-"""Pipeline pieces: normalisation, the vectorised hashers, the unfamiliar-text rule, the fast prediction path."""
+"""Pipeline pieces: normalisation, the vectorised hashers, the unfamiliar-text rule, the numpy prediction path."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from classifier.pipeline import (
     shrink_unfamiliar,
     word_ngram_counts,
 )
-from classifier.predict import Model
+from classifier.predict import Model, safe_scan
+from classifier.predict import shrink_unfamiliar as runtime_shrink
 
 
 @pytest.mark.parametrize(
@@ -99,18 +100,15 @@ def test_familiarity() -> None:
     assert values.tolist() == [1.0, 0.0, 0.0, 1.0]
 
 
-def test_fast_path_equals_the_pipeline(small_model: Model, corpus: list[Example]) -> None:
-    """The model's own feature computation gives the pipeline's probabilities exactly (to rounding)."""
-    assert small_model._fast is not None
+def test_numpy_path_equals_the_pipeline(small_model: Model, corpus: list[Example]) -> None:
+    """The model's own feature computation (numpy only) gives the pipeline's probabilities exactly (to rounding)."""
     texts = [e.text for e in corpus[::25]] + ["", "😀", "a", "x" * 30_000]
     scan = small_model._scanner()
-    from classifier.predict import safe_scan
-
     hits = [safe_scan(scan, t)[1] for t in texts]
-    fast = small_model._calibrated(texts, [normalise(t) for t in texts], hits)
-    assert np.allclose(fast, small_model.pipeline.predict_proba(texts), atol=1e-9)
-    one = small_model._calibrated(texts[:1], [normalise(texts[0])], hits[:1])
-    assert np.allclose(one, fast[:1], atol=1e-9)
+    fast = small_model._calibrated([normalise(t) for t in texts], hits)
+    assert np.allclose(fast, small_model.pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+    one = small_model._calibrated([normalise(texts[0])], hits[:1])
+    assert np.allclose(one, fast[:1], rtol=0, atol=1e-9)
 
 
 def test_build_pipeline_is_deterministic(corpus: list[Example]) -> None:
@@ -125,15 +123,36 @@ def test_build_pipeline_is_deterministic(corpus: list[Example]) -> None:
 def test_model_probabilities_are_pipeline_plus_unfamiliar_rule(small_model: Model, corpus: list[Example]) -> None:
     """Model.predict_proba is the pipeline's probabilities with the unfamiliar-text rule applied, nothing else."""
     texts = [e.text for e in corpus[::40]] + ["ჩვენი ავტობუსი დაგვიანდა", "a"]
-    parts = small_model._familiar_parts()
-    assert parts is not None
+    char = small_model.pipeline.named_steps["features"].transformer_list[0][1]
+    hasher, idf = char.named_steps["hash"], char.named_steps["tfidf"].idf_
+    seen = idf < idf.max() - 1e-9  # columns some training text contained (smoothed IDF is largest for the others)
+    assert isinstance(hasher, CharNgramHasher)
     min_order = small_model.metadata["unfamiliar_min_order"]
-    familiar = familiarity([normalise(t) for t in texts], parts[0], parts[1], min_order)
+    familiar = familiarity([normalise(t) for t in texts], hasher, seen, min_order)
     expected = shrink_unfamiliar(
         small_model.pipeline.predict_proba(texts), familiar, small_model.metadata["unfamiliar_gamma"]
     )
-    assert np.allclose(small_model.predict_proba(texts), expected, atol=1e-9)
+    assert np.allclose(small_model.predict_proba(texts), expected, rtol=0, atol=1e-9)
+    assert np.array_equal(small_model.familiarity([normalise(t) for t in texts]), familiar)
     assert familiar[-2] < 0.5  # only hash collisions with seen columns
+
+
+def test_the_runtime_rule_is_the_pipelines_rule() -> None:
+    """predict.py's numpy copy of the unfamiliar-text rule gives pipeline.shrink_unfamiliar's numbers."""
+    rng = np.random.default_rng(1)
+    proba = rng.dirichlet(np.ones(10), size=40)
+    familiar = rng.random(40)
+    for gamma in (0.0, 0.5, 1.0):
+        assert np.array_equal(runtime_shrink(proba, familiar, gamma), shrink_unfamiliar(proba, familiar, gamma))
+
+
+def test_moved_names_still_import_from_pipeline() -> None:
+    """normalise and the hash functions live in features.py (numpy only) and pipeline.py re-exports them."""
+    from classifier import features, pipeline
+
+    for name in ("normalise", "char_ngram_hashes", "char_ngram_hashes_with_order", "word_ngram_hashes"):
+        assert getattr(pipeline, name) is getattr(features, name)
+    assert (pipeline.MAX_MODEL_CHARS, pipeline.CHAR_FEATURES, pipeline.WORD_FEATURES) == (20_000, 2**18, 2**17)
 
 
 def _toy_features(
