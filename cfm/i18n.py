@@ -38,6 +38,8 @@ def _translations_dir() -> Path:
 TRANSLATIONS_DIR = _translations_dir()
 # Classifier language codes whose locale has another name (fa covers Dari; the web locale is fa_AF).
 LANGUAGE_TO_LOCALE = {"fa": "fa_AF"}
+# Blueprints that answer machines and render no page: no <html lang dir> to prepare (their errors are JSON).
+MACHINE_BLUEPRINTS = frozenset({"webhooks"})
 # Left-to-right mark: keeps a reference code in reading order inside right-to-left plain text (SMS).
 LRM = "\u200e"
 
@@ -269,6 +271,10 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _localeinfo() -> None:
+        if request.blueprint in MACHINE_BLUEPRINTS:
+            # Issue 9: Twilio's webhooks render no page and have no language in their URL; their answers pick
+            # their locale themselves (force_locale), so negotiating one on every request was spent for nothing.
+            return
         from_url = (request.view_args or {}).get("lang_code")
         if from_url in app.config["LOCALES"] and session.get("locale") != from_url:
             # A page reached through the language picker (or a link in one language) is an explicit choice:

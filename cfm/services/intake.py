@@ -20,7 +20,8 @@ from cfm.services.acknowledgement import acknowledgement
 from cfm.services.crypto import get_crypto
 from cfm.services.reference import new_reference
 from channels.base import ChannelError, IntakeRequest
-from classifier.language import detect
+from classifier.language import UNKNOWN, detect
+from classifier.predict import Prediction
 from classifier.safety_net import scan
 
 log = logging.getLogger(__name__)
@@ -142,14 +143,15 @@ def _store(request: IntakeRequest, programme: Programme) -> Case:
     job classifies it. A voicemail without its transcription goes to manual triage at once.
     """
     received_at = request.received_at or utcnow()
-    language = request.language_hint or _language(request.text)
+    queued = _queued(request)
+    untranscribed = bool(request.extra.get("transcription_missing"))
+    prediction, attempts = None, 0
+    if not untranscribed and not queued:
+        prediction, attempts = classification.predict(request.text)
+    language = request.language_hint or _language(request.text, prediction)
     hit = scan(request.text)
     flagged = request.category_hint == routing.SERIOUS_HINT
     reporter = _reporter(request, language)
-    untranscribed = bool(request.extra.get("transcription_missing"))
-    prediction, attempts = None, 0
-    if not untranscribed and not _queued(request):
-        prediction, attempts = classification.predict(request.text)
     for attempt in range(_REFERENCE_ATTEMPTS):
         case = Case(
             reference=new_reference(),
@@ -176,11 +178,11 @@ def _store(request: IntakeRequest, programme: Programme) -> Case:
             media_count=conversations.media_count(request),
         )
         message.store_text(request.text, sealed=True)
-        if not _queued(request):
+        if not queued:
             classification.route_new(case, prediction, attempts)
         db.session.add_all([case, message])
         try:
-            db.session.commit()
+            _commit_keeping_loaded()
             return case
         except IntegrityError:
             db.session.rollback()
@@ -205,10 +207,39 @@ def _reporter(request: IntakeRequest, language: str | None) -> Reporter | None:
     )
 
 
-def _language(text: str) -> str | None:
-    """Language id, None when unknown."""
+def _language(text: str, prediction: Prediction | None = None) -> str | None:
+    """Language id, None when unknown; the classifier's when it identified one (the same detect() on the same text).
+
+    Issue 9: Model.predict() runs classifier.language.detect() on the text it classifies; running it again here
+    cost every inline submission a second identification. "unknown" from the model is not reused: the model skips
+    detection for texts without letters, so intake asks detect() itself then, as it always did.
+    """
+    known = getattr(prediction, "language", None) if prediction is not None else None
+    if isinstance(known, str) and known and known != UNKNOWN:
+        return known
     code = detect(text)
-    return None if code == "unknown" else code
+    return None if code == UNKNOWN else code
+
+
+def _commit_keeping_loaded() -> None:
+    """Commit, expiring everything but the rows this commit inserted (issue 9: nothing to read back after it).
+
+    The new case, its message and reporter hold exactly what was written (the flush fetched the generated keys and
+    the Python-side defaults), so the acknowledgement and the channel's answer read them from memory: no SELECT,
+    and on PostgreSQL no second connection checkout (pre-ping) and rollback, after the commit. Everything the
+    session had loaded before is expired as a plain commit does, so later reads still see other processes' changes.
+    """
+    session = db.session()
+    inserted = set(session.new)
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        db.session.commit()
+    finally:
+        session.expire_on_commit = previous
+    for instance in list(session.identity_map.values()):
+        if instance not in inserted:
+            session.expire(instance)
 
 
 def _queued(request: IntakeRequest) -> bool:

@@ -73,6 +73,9 @@ def test_an_inline_submission_is_stored_classified_and_routed_in_one_commit(prog
     assert seen.commits == 1
     writes = [s.split()[0] for s in seen.statements if not s.startswith("SELECT")]
     assert writes == ["INSERT", "INSERT", "INSERT"]  # reporter, case, message: no UPDATE after the insert
+    # The acknowledgement reads the committed case from memory: nothing is read back after the writes.
+    assert [s.split()[0] for s in seen.statements[-3:]] == ["INSERT", "INSERT", "INSERT"]
+    assert result.case.reference in result.acknowledgement
     db.session.expunge_all()
     case = db.session.scalars(select(Case).where(Case.reference == result.case.reference)).one()
     assert case.classification_status == "done"
@@ -136,6 +139,9 @@ def test_the_sms_webhook_finds_the_programme_once_and_commits_once(twilio: Flask
     assert seen.commits == 1
     assert seen.selects_from("programme") == 1  # the signature check's look-up serves submit() as well
     assert "Thank you" in response.get_data(as_text=True)
+    # programme, duplicate check, open thread, then reporter, case and message: the TwiML is answered from memory
+    # (issue 9: no read-back of the committed case, which on PostgreSQL also cost a second connection checkout).
+    assert [s.split()[0] for s in seen.statements] == ["SELECT"] * 3 + ["INSERT"] * 3
 
 
 def test_a_repeated_webhook_delivery_answers_from_the_stored_case_without_writing(
@@ -150,3 +156,28 @@ def test_a_repeated_webhook_delivery_answers_from_the_stored_case_without_writin
     assert not [s for s in seen.statements if not s.startswith("SELECT")]
     with twilio.app_context():
         assert counts()["case"] == 1
+
+
+def test_an_inline_submission_identifies_its_language_once(programme: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cfm.services import intake
+    from classifier import language
+
+    submit(sms("warm-up: the model loads once per app", "SM-WARM-LANG"))
+    calls: list[str] = []
+    real = language.detect
+
+    def counting(text: str) -> str:
+        calls.append(text)
+        return real(text)
+
+    # The classifier calls classifier.language.detect, intake its own import of it: both are counted.
+    monkeypatch.setattr(language, "detect", counting)
+    monkeypatch.setattr(intake, "detect", counting)
+    text = "Bonjour, quand est-ce que notre vol pour le Canada va partir ? Personne ne nous a rien dit."
+    result = submit(sms(text, "SM-LANG", phone="+254722000002"))
+    assert len(calls) == 1  # the classifier's identification serves the case as well
+    assert result.case.language == "fr"
+    calls.clear()
+    digits = submit(sms("12345 678", "SM-DIGITS", phone="+254722000003"))
+    assert digits.case.language is None  # no letters: intake still asks detect() itself, which says unknown
+    assert calls == ["12345 678"]
