@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Final
 
 import pycld2
@@ -51,9 +52,7 @@ _TI_MARKERS: Final = (
     "ኣብ ኣለ ኣይ ኣና ኢዩ እዩ ኢና እየ ናይ ከም ምስ የለን ዘሎ ዝኾነ ኣሎ ሓደ ክንደይ ኣበይ ስለ በጃኹም ኢሉ ንዓና ንሕና ኣነ እንታይ ዝበለ"
 ).split()
 _TI_LETTERS: Final = tuple("ቐቑቒቓቔቕቖኸኹኺኻኼኽኾ")
-_AM_MARKERS: Final = (
-    "ነው ናቸው ነበር እባክ እና ውስጥ አለ አይ የለም ምን መቼ የት ለምን እንዴት ሰው እኔ እኛ ነኝ ይሄ ይህ ላይ ጋር በጣም"
-).split()
+_AM_MARKERS: Final = ("ነው ናቸው ነበር እባክ እና ውስጥ አለ አይ የለም ምን መቼ የት ለምን እንዴት ሰው እኔ እኛ ነኝ ይሄ ይህ ላይ ጋር በጣም").split()
 
 # Cyrillic: letters that tell Ukrainian from Russian.
 _UK_LETTERS: Final = tuple("іїєґІЇЄҐ")
@@ -111,19 +110,160 @@ def _cld2(text: str) -> tuple[str, int, bool]:
     return _CLD2_MAP.get(code, UNKNOWN if code == "un" else f"x:{code}"), int(percent), bool(reliable)
 
 
+# py3langid's full model holds 142 languages (a 28 MB weight matrix) and a dense 39 MB byte automaton; we keep our
+# languages' weights and the automaton as exceptions to its start row (issue 9: worker memory). COMPACT_MODEL is
+# derived from py3langid's own model by compact_arrays() (`python -m classifier.language` writes it); a test proves
+# both equal, and a file from another py3langid version is not used.
+COMPACT_MODEL: Final = Path(__file__).with_name("models") / "langid.npz"
+_COMPACT_KEYS: Final = ("source", "classes", "ptc", "pc", "out", "row", "starts", "keys", "targets", "root")
+
+
+def _langid_source() -> str:
+    """The py3langid release whose model the compact arrays come from."""
+    import py3langid
+
+    return f"py3langid {py3langid.__version__}"
+
+
+def compact_arrays() -> dict[str, Any]:
+    """py3langid's model restricted to our languages, its automaton stored as exceptions to the start row.
+
+    A state's row of next states differs from the start state's row in ~56 of 256 bytes; those (byte, next state)
+    pairs are kept per row, sorted by byte ("keys", "targets", row r's in starts[r]:starts[r + 1]).
+    """
+    import numpy as np
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    full = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    wanted = set(LANGUAGES)
+    indices = [i for i, code in enumerate(full.nb_classes) if code in wanted]  # py3langid's own order (ties)
+    dense = np.frombuffer(full.tk_nextmove, dtype=f"u{full.tk_nextmove.itemsize}").reshape(-1, 256)
+    row = np.frombuffer(full.tk_row, dtype=f"u{full.tk_row.itemsize}")
+    root = dense[row[0]].copy()
+    rows, keys = np.nonzero(dense != root)
+    starts = np.zeros(len(dense) + 1, dtype=np.uint32)
+    np.cumsum(np.bincount(rows, minlength=len(dense)), out=starts[1:])
+    return {
+        "source": np.array(_langid_source()),
+        "classes": np.array([full.nb_classes[i] for i in indices]),
+        "ptc": full.nb_ptc[:, indices],
+        "pc": full.nb_pc[indices],
+        "out": np.asarray(full.tk_output, dtype=np.int32),
+        "row": row.copy(),
+        "starts": starts,
+        "keys": keys.astype(np.uint8),
+        "targets": dense[rows, keys],
+        "root": root,
+    }
+
+
+def write_compact_model(path: Path = COMPACT_MODEL) -> None:
+    """Write compact_arrays() to path (an npz without pickles), atomically."""
+    import numpy as np
+
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        np.savez_compressed(f, **compact_arrays())
+    tmp.replace(path)
+
+
+def _read_compact(path: Path) -> dict[str, Any] | None:
+    """The compact arrays in path; None when missing, unreadable or made from another py3langid model."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as npz:  # our handle: closed even on a bad zip
+            arrays = {key: npz[key] for key in _COMPACT_KEYS}
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("compact language model unusable (%s), derived from py3langid instead", type(exc).__name__)
+        return None
+    if str(arrays["source"]) != _langid_source():
+        log.warning("compact language model is from %s, derived from py3langid instead", arrays["source"])
+        return None
+    return arrays
+
+
+def _compact_identifier(arrays: dict[str, Any]) -> Any:
+    """A py3langid LanguageIdentifier that walks the compact automaton (same scores, bit for bit)."""
+    from array import array
+    from collections import Counter
+
+    import numpy as np
+    from py3langid.langid import RAW_FLOOR, LanguageIdentifier
+
+    def packed(values: Any, typecode: str) -> array[int]:
+        """values as a stdlib array (indexing it is faster than indexing numpy from Python)."""
+        out = array(typecode)
+        kind = "i" if typecode.islower() else "u"
+        out.frombytes(np.ascontiguousarray(values, dtype=f"{kind}{out.itemsize}").tobytes())
+        return out
+
+    class CompactIdentifier(LanguageIdentifier):
+        __slots__ = ("_keys", "_out", "_root", "_row", "_starts", "_targets")
+
+        def __init__(self, arrays: dict[str, Any]) -> None:
+            # The parent's dense automaton stays empty: _raw_score walks the compact one.
+            super().__init__(arrays["ptc"], arrays["pc"], arrays["classes"].tolist(), None, [], True, tk_row=())
+            self._keys = arrays["keys"].tobytes()
+            self._targets = packed(arrays["targets"], "I")
+            self._starts = packed(arrays["starts"], "I")
+            self._row = packed(arrays["row"], "I")
+            self._root = arrays["root"].tolist()
+            self._out = packed(arrays["out"], "i")
+
+        def _raw_score(self, text: bytes) -> Any:
+            """py3langid's _raw_score over the compact automaton."""
+            keys, targets, starts, row, root, out = (
+                self._keys,
+                self._targets,
+                self._starts,
+                self._row,
+                self._root,
+                self._out,
+            )
+            state, found = 0, []
+            for letter in text:
+                r = row[state]
+                at = keys.find(letter, starts[r], starts[r + 1])
+                state = targets[at] if at >= 0 else root[letter]
+                feature = out[state]
+                if feature >= 0:
+                    found.append(feature)
+            if found:
+                return self._sparse_score(Counter(found), self.nb_ptc)
+            fill = 0.0 if self._norm_probs else RAW_FLOOR
+            return np.full(len(self.nb_classes), fill, dtype=np.float32)
+
+    return CompactIdentifier(arrays)  # an argument, not a closure: the arrays are not kept
+
+
+def _release_memory() -> None:
+    """Collect and hand freed heap pages back to the operating system (glibc; elsewhere nothing happens)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # not glibc: nothing to hand back this way
+        pass
+
+
 def _identifier() -> Any:
-    """The py3langid identifier, restricted to our languages it knows (loaded on first use, ~0.5 s)."""
+    """The py3langid fallback identifier over our languages, from the compact model (loaded on first use)."""
     global _langid, _langid_failed
     if _langid is not None or _langid_failed:
         return _langid
     with _langid_lock:
         if _langid is None and not _langid_failed:
             try:
-                from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-                ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-                ident.set_languages([code for code in LANGUAGES if code in ident.nb_classes])
-                _langid = ident
+                arrays = _read_compact(COMPACT_MODEL)
+                if arrays is None:
+                    arrays = compact_arrays()
+                    _release_memory()  # the full model is gone; give its pages back
+                _langid = _compact_identifier(arrays)
             except Exception as exc:  # an optional fallback must not break detection
                 log.warning("py3langid unavailable: %s", type(exc).__name__)
                 _langid_failed = True
@@ -247,3 +387,8 @@ def _detect(text: str) -> str:
     if script == "cyrillic":
         return _cyrillic(cleaned, cld)
     return _latin(cleaned, cld, percent, reliable)
+
+
+if __name__ == "__main__":
+    write_compact_model()
+    print(f"wrote {COMPACT_MODEL}")  # noqa: T201

@@ -295,9 +295,13 @@ def load_entries(paths: Iterable[Path] | None = None) -> list[_Entry]:
     return entries
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1)
 def _parse(regex: str) -> Any:
-    """The parse tree of a regex from re's private parser (cached: the prefix and gate analyses share it)."""
+    """The parse tree of a regex from re's private parser.
+
+    Only the last one is kept (entry_keys() asks for it up to three times in a row): a cache of every tree held
+    ~14 MB, the largest part of the safety net's memory (issue 9).
+    """
     import importlib
 
     return importlib.import_module("re._parser").parse(regex)
@@ -396,6 +400,10 @@ class _Table:
     anywhere: _Group
     cache: dict[str, _Alternation | None]
 
+    def group(self, key: str) -> _Group:
+        """The entries, best-ranked first, that may start with key (the two characters at a position)."""
+        return self.exact.get(key) or self.by_first.get(key[:1]) or self.anywhere
+
     def lookup(self, form: str, pos: int) -> _Alternation | None:
         """The alternation to try at pos (None when no entry can start there)."""
         key = form[pos : pos + 2]
@@ -403,7 +411,7 @@ class _Table:
             return self.cache[key]
         except KeyError:
             pass
-        group = self.exact.get(key) or self.by_first.get(key[:1]) or self.anywhere
+        group = self.group(key)
         compiled = None
         if group:
             compiled = (re.compile("|".join(f"({e.regex})" for e in group)), group)
@@ -490,8 +498,10 @@ def _prefilter(entries: list[_Entry]) -> Any:
             flags[key] = flags.get(key, 0) | _kind(entry)
             members.setdefault(key, []).append(index)
     automaton = ahocorasick.Automaton()
+    shared: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # 13,000 keys share 2,800 values (issue 9)
     for key, kind in flags.items():
-        automaton.add_word(key, (len(key), kind, _bits(members[key])))
+        value = (len(key), kind, _bits(members[key]))
+        automaton.add_word(key, shared.setdefault(value, value))
     if len(automaton):
         automaton.make_automaton()
     return automaton
@@ -555,8 +565,10 @@ def _gate(entries: list[_Entry]) -> Any:
         for text in required:
             members.setdefault(text, []).append(index)
     automaton = ahocorasick.Automaton()
+    shared: dict[int, int] = {}  # 6,900 strings share 2,500 bit sets of a few hundred bytes each (issue 9)
     for text, indices in members.items():
-        automaton.add_word(text, _bits(indices))
+        mask = _bits(indices)
+        automaton.add_word(text, shared.setdefault(mask, mask))
     if len(automaton):
         automaton.make_automaton()
     return automaton
@@ -582,6 +594,45 @@ def candidate_starts(automaton: Any, form: str, alive: int = -1) -> dict[int, in
     return starts
 
 
+class _Matchers:
+    """Each entry's own compiled regex, by its bit in the prefilter and gate sets (compiled when first needed).
+
+    Trying a key's alive entries one by one in rank order finds the entry its alternation would (an entry none of
+    whose required strings is in the text cannot match there), and one regex per entry is far smaller than an
+    alternation per key, which repeats each entry about five times (issue 9: the alternations held ~8 MB after a
+    corpus scan; every entry's own regex ~1 MB).
+    """
+
+    __slots__ = ("_index", "_patterns", "_plans")
+
+    def __init__(self, entries: list[_Entry]) -> None:
+        # Equal entries (the same pattern twice in a file) have the same required strings: either bit will do.
+        self._index = {entry: index for index, entry in enumerate(entries)}
+        self._patterns: list[re.Pattern[str] | None] = [None] * len(entries)
+        self._plans: dict[tuple[int, str], tuple[tuple[_Entry, int], ...]] = {}
+
+    def plan(self, table: _Table, key: str) -> tuple[tuple[_Entry, int], ...]:
+        """The (entry, bit) pairs of table's group for key, in rank order."""
+        plan_key = (id(table), key)
+        plan = self._plans.get(plan_key)
+        if plan is None:
+            plan = tuple((entry, self._index[entry]) for entry in table.group(key))
+            self._plans[plan_key] = plan
+        return plan
+
+    def pattern(self, entry: _Entry, index: int) -> re.Pattern[str]:
+        """The compiled regex of one entry."""
+        pattern = self._patterns[index]
+        if pattern is None:
+            pattern = self._patterns[index] = re.compile(entry.regex)
+        return pattern
+
+    def compile_all(self) -> None:
+        """Compile every entry's regex now."""
+        for entry, index in self._index.items():
+            self.pattern(entry, index)
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     """The whole lexicon: word-initial entries, entries that may follow a clitic, and Ge'ez-style stems."""
@@ -592,6 +643,7 @@ class _Compiled:
     inside_chars: re.Pattern[str] | None
     prefilter: Any = None
     gate: Any = None
+    matchers: _Matchers | None = None
 
 
 def _compile(entries: list[_Entry], prefilter: bool = True) -> _Compiled:
@@ -605,14 +657,17 @@ def _compile(entries: list[_Entry], prefilter: bool = True) -> _Compiled:
     for entry in entries:
         if entry.bounded and entry.clitics:
             by_clitics.setdefault(entry.clitics, []).append(entry)
-    return _Compiled(
+    compiled = _Compiled(
         _table([e for e in entries if e.bounded and not e.clitics]),
         tuple((c, frozenset(x[0] for x in c), _table(group)) for c, group in by_clitics.items()),
         inside,
         detector,
         _prefilter(entries) if prefilter else None,
         _gate(entries) if prefilter else None,
+        _Matchers(entries) if prefilter else None,
     )
+    _parse.cache_clear()  # the last parse tree is of no further use
+    return compiled
 
 
 _LOCK: Final = threading.Lock()
@@ -634,20 +689,33 @@ def _compiled() -> _Compiled:
 def warm(all_patterns: bool = False) -> None:
     """Read and index the lexicon now (about a second), e.g. at start-up, rather than on the first scan.
 
-    all_patterns=True also compiles every alternation (about 1.5 s more) that scans would otherwise compile
-    the first time a text needs them: for long-running workers and benchmarks.
+    all_patterns=True also compiles every entry's regex (about a quarter of a second more) that scans would
+    otherwise compile the first time a text needs it: for long-running workers and benchmarks.
     """
     compiled = _compiled()
     if all_patterns:
-        for table in (compiled.words, compiled.inside, *(t for _, _, t in compiled.clitic_tables)):
-            for key in list(table.exact):
-                table.lookup(key, 0)
+        if compiled.matchers is not None:
+            compiled.matchers.compile_all()
+        else:  # no prefilter (pyahocorasick missing): scans try the alternations
+            for table in (compiled.words, compiled.inside, *(t for _, _, t in compiled.clitic_tables)):
+                for key in list(table.exact):
+                    table.lookup(key, 0)
 
 
 def reload() -> None:
     """Drop the compiled lexicon so that the next scan reads the files again."""
     with _LOCK:
         _CACHE.clear()
+
+
+def _try_alive(
+    table: _Table, form: str, pos: int, found: list[tuple[int, _Entry]], alive: int, matchers: _Matchers
+) -> None:
+    """Try, in rank order, the alive entries that can start at pos; record the first that matches (as _try)."""
+    for entry, index in matchers.plan(table, form[pos : pos + 2]):
+        if alive >> index & 1 and matchers.pattern(entry, index).match(form, pos) is not None:
+            found.append((pos, entry))
+            return
 
 
 def _try(table: _Table, form: str, pos: int, found: list[tuple[int, _Entry]]) -> None:
@@ -671,7 +739,8 @@ def _hits(text: str, lexicon: _Compiled | None = None) -> list[tuple[int, _Entry
             alive = alive_entries(lexicon.gate, form)
             if not alive:
                 continue
-        if lexicon.prefilter is None:
+        matchers = lexicon.matchers
+        if lexicon.prefilter is None or matchers is None:
             _hits_everywhere(lexicon, form, found)
             continue
         candidates = candidate_starts(lexicon.prefilter, form, alive)
@@ -683,17 +752,17 @@ def _hits(text: str, lexicon: _Compiled | None = None) -> list[tuple[int, _Entry
             start = form.rfind(" ", 0, pos) + 1  # the start of the word pos is in
             if start == pos:
                 if kind & WORDS:
-                    _try(lexicon.words, form, pos, found)
+                    _try_alive(lexicon.words, form, pos, found, alive, matchers)
                 if kind & AFTER_CLITIC:
                     for _, _, table in lexicon.clitic_tables:
-                        _try(table, form, pos, found)
+                        _try_alive(table, form, pos, found, alive, matchers)
             elif kind & AFTER_CLITIC and form[pos] != " ":
                 prefix = form[start:pos]
                 for clitics, _, table in lexicon.clitic_tables:
                     if prefix in clitics:  # Arabic و ف ب ل ك ال ...: the entries may follow a clitic
-                        _try(table, form, pos, found)
+                        _try_alive(table, form, pos, found, alive, matchers)
             if kind & INSIDE:
-                _try(lexicon.inside, form, pos, inside)
+                _try_alive(lexicon.inside, form, pos, inside, alive, matchers)
         found.extend(inside)
     return found
 

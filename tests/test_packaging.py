@@ -34,6 +34,8 @@ def test_wheel_contains_the_data_files(tmp_path: Path) -> None:
     assert "cfm/templates/base.html" in names
     assert "cfm/static/vendor/chart.umd.min.js" in names and "cfm/static/vendor/chart.js.LICENSE.md" in names
     assert "classifier/models/default.skops" in names
+    # The runtime arrays the app predicts and identifies languages from (without them: slower, larger workers).
+    assert "classifier/models/default.npz" in names and "classifier/models/langid.npz" in names
     assert sum(n.startswith("classifier/data/corpus/") and n.endswith(".jsonl") for n in names) >= 12
     assert any(n.startswith("classifier/lexicon/") for n in names)
     assert not any(n.startswith("tests/") for n in names)
