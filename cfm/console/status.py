@@ -32,16 +32,21 @@ def classifier_ready() -> bool:
 
 
 def artifact_usable(path: Path) -> bool:
-    """The cheap check of a model file, remembered per path, size and modification time."""
-    try:
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-    except OSError:
-        key = (str(path), -1, -1)
-    checks: dict[tuple[str, int, int], bool] = current_app.extensions.setdefault(_CHECKS, {})
+    """The cheap check of a model file, remembered per path, size and modification time (its and its arrays')."""
+    key = (str(path), *_stamp(path), *_stamp(persistence.runtime_path(path)))
+    checks: dict[tuple[str | int, ...], bool] = current_app.extensions.setdefault(_CHECKS, {})
     if key not in checks:
         checks[key] = _check(path)
     return checks[key]
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(size, modification time) of a file, (-1, -1) when it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return -1, -1
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _check(path: Path) -> bool:

@@ -32,7 +32,7 @@ def get_model() -> Model | None:
 def settle() -> None:
     """Hand back to the operating system the memory that reading the artifact used (issue 9: worker memory).
 
-    Loading frees far more than the model keeps (decompression, the dense weights load_model() compacts); glibc
+    Loading frees more than the model keeps (decompressing the arrays, or the .skops fallback's pipeline); glibc
     keeps freed heap pages unless asked (malloc_trim). Elsewhere nothing happens.
     """
     try:
