@@ -167,8 +167,8 @@ def generate(app: Any, n: int, *, seed: int = 1) -> dict[str, int]:
     """Create the programmes (if missing) and n cases with their threads; return counts.
 
     Every case has its inbound message (the same text, sealed like the case's); a third of the cases got a first
-    response (a status change away from 'new'), a sixth an outbound reply, both at the case's updated_at; every
-    closed case has the status change that closed it.
+    response (a status change away from 'new', kept in first_response_at), a sixth an outbound reply, both at the
+    case's updated_at; every closed case has the status change that closed it.
     """
     from cfm.extensions import db
     from cfm.models import Programme
@@ -237,6 +237,7 @@ def _threads(conn: sa.Connection, before: int) -> None:
     """Messages and status changes of the cases written after id `before`, made by the database from the cases."""
     c = _table("case").c
     new = c.id > before
+    answered = c.id % 3 == 0  # the cases with a first response; replied to: every other one of them
     thread = [
         ("inbound", c.text_plain, c.text_sealed, c.received_at, sa.true()),
         ("outbound", sa.literal(REPLY), sa.null(), c.updated_at, c.id % 6 == 0),
@@ -245,12 +246,16 @@ def _threads(conn: sa.Connection, before: int) -> None:
         rows = sa.select(c.id, sa.literal(direction), c.channel, plain, sealed, sa.literal(0), at)
         conn.execute(_table("message").insert().from_select(MESSAGE_COLUMNS, rows.where(new, which)))
     status_changes = [  # a first response on a third of the cases; every closed case's closure
-        ("new", "under_review", c.updated_at, c.id % 3 == 0),
+        ("new", "under_review", c.updated_at, answered),
         ("action_taken", "closed", c.closed_at, c.closed_at.is_not(None)),
     ]
     for old, new_value, at, which in status_changes:
         rows = sa.select(c.id, sa.literal("status"), sa.literal(old), sa.literal(new_value), at)
         conn.execute(_table("case_event").insert().from_select(EVENT_COLUMNS, rows.where(new, which)))
+    # The cases' first responses, as cfm.services.dashboard.record_response() keeps them: the earliest outbound
+    # reply or change away from "new", both at updated_at on every third case (an UPDATE while the indexes are off).
+    first_response = {"first_response_at": c.updated_at, "updated_at": c.updated_at}  # updated_at: not "now"
+    conn.execute(_table("case").update().where(new, answered).values(first_response))
 
 
 def _table(name: str) -> sa.Table:

@@ -47,6 +47,17 @@ def test_generator_loads_cases_and_threads_and_leaves_the_schema_as_it_was(app: 
         assert count(Message, Message.direction == "outbound") == 100  # every sixth case
         assert count(CaseEvent, CaseEvent.old_value == "new") == 200  # every third case
         assert count(CaseEvent, CaseEvent.new_value == "closed") == sum(case.status == "closed" for case in cases)
+        # Each case's first_response_at is its earliest reply or change away from "new", as the dashboard reads it.
+        responses = sa.union_all(
+            sa.select(Message.case_id, Message.created_at).where(Message.direction == "outbound"),
+            sa.select(CaseEvent.case_id, CaseEvent.created_at).where(
+                CaseEvent.kind == "status", CaseEvent.old_value == "new"
+            ),
+        ).subquery()
+        firsts = sa.select(responses.c.case_id, sa.func.min(responses.c.created_at)).group_by(responses.c.case_id)
+        earliest = {case_id: first for case_id, first in db.session.execute(firsts)}
+        assert len(earliest) == 200
+        assert {case.id: case.first_response_at for case in cases if case.first_response_at} == earliest
         # The full-text index holds the loaded text (SQLite: filled in one statement after the load).
         general = next(case for case in cases if case.queue == "general" and len(case.text.split()[0]) > 3)
         word = search.terms(general.text)[0][0]

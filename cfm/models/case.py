@@ -108,6 +108,10 @@ class Case(SealableText, db.Model):  # type: ignore[name-defined]
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     closure_method: Mapped[str | None] = mapped_column(String(32), default=None)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)  # last overdue reminder
+    # The earliest response to the person: an outbound reply or a status change away from "new" (issue 9). Kept by
+    # cfm.services.dashboard.record_response() wherever one is recorded, so that the dashboard's median reads it
+    # from an index entry instead of joining every case to its thread and history.
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # Set by `cfm purge` once personal data and free text are stripped (cfm/services/retention.py, issue 8).
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
@@ -202,10 +206,11 @@ Index(
     Case.language,
     Case.status,
     Case.closed_at,
+    Case.first_response_at,
     Case.id,
 )
-# Officers' replies of a stretch of cases (by id): the dashboard's first-response median reads them without
-# reading the inbound messages, which are most of the table.
+# Officers' replies by case, in order, without reading the inbound messages (most of the table): the public status
+# page's replies (cfm/services/status.py) and the backfill of case.first_response_at (migration f0a47b855c10).
 Index("ix_message_direction_case", Message.direction, Message.case_id, Message.created_at)
 
 

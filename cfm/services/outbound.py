@@ -20,7 +20,7 @@ from cfm.extensions import db
 from cfm.models import Case, Message, Reporter, User
 from cfm.models.case import QUEUE_GENERAL
 from cfm.models.types import utcnow
-from cfm.services import audit
+from cfm.services import audit, dashboard
 from channels.base import ChannelError, clean_text
 from channels.sms import WHATSAPP_PREFIX, SendError, make_client, send_sms
 
@@ -86,6 +86,7 @@ def queue_reply(case: Case, text: str, author: User | None) -> Message:
     message.store_text(body, sealed=case.queue != QUEUE_GENERAL)
     db.session.add(message)
     db.session.flush()
+    dashboard.record_response(case, message.created_at)  # the case's first response, for the dashboard (issue 9)
     audit.record(
         "case.reply",
         actor=author,

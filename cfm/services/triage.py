@@ -28,7 +28,7 @@ from cfm.extensions import db
 from cfm.models import Case, CaseEvent, CaseNote, Referral, User
 from cfm.models.case import QUEUE_GENERAL, QUEUE_PENDING, QUEUE_RESTRICTED, STATUSES
 from cfm.models.types import utcnow
-from cfm.services import audit, routing
+from cfm.services import audit, dashboard, routing
 from cfm.services.access import GENERAL_READERS, RESTRICTED_READERS, can_see_restricted, get_visible_case
 from classifier.categories import CATEGORIES, is_restricted
 
@@ -113,6 +113,8 @@ def _event(case: Case, actor: User, kind: str, old: str | None, new: str | None,
     event = CaseEvent(case=case, actor_id=actor.id, kind=kind, old_value=old, new_value=new, reason=reason)
     db.session.add(event)
     db.session.flush()
+    if kind == "status" and old == "new":  # a first response, for the dashboard (issue 9)
+        dashboard.record_response(case, event.created_at)
     return event
 
 

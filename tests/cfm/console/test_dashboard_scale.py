@@ -1,19 +1,35 @@
-"""The dashboard's case figures at scale (issue 9): one GROUPING SETS pass on PostgreSQL, the SQLite fallback, and
-the first-response median reading only the responses of the cases counted; same figures on both backends."""
+"""The dashboard's case figures at scale (issue 9): one GROUPING SETS pass on PostgreSQL, the SQLite fallback, the
+first-response median read from the case's first_response_at (kept wherever a response is recorded, backfilled by
+its migration); same figures on both backends."""
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import select
 
+from cfm import MIGRATIONS_DIR, create_app
 from cfm.extensions import db
 from cfm.models import Case
-from cfm.services import dashboard
+from cfm.models.types import UTCDateTime
+from cfm.services import dashboard, outbound, triage
+from cfm.services.admin import create_programme
 from cfm.services.dashboard import DashboardFilters
+from cfm.services.intake import submit
 from tests.cfm.console.conftest import RESTRICTED_TEXT, World, make_case
 from tests.cfm.console.test_dashboard import event as status_change
 from tests.cfm.console.test_dashboard import reply
+from tests.cfm.helpers import sms
+from tests.cfm.webhooks.support import ACCOUNT_SID, AUTH_TOKEN, CapturingHttpClient
+from tests.conftest import POSTGRES_URL, make_config
 
 MARCH = DashboardFilters(programme="", date_from=date(2025, 3, 3), date_to=date(2025, 3, 16))
 
@@ -79,3 +95,127 @@ def test_an_empty_range_has_no_figures(march: dict[str, Case], world: World) -> 
     assert all(not cells for cells in data.breakdowns.values())
     assert data.first_response.seconds is None and data.first_response.n.value == 0
     assert data.closure.seconds is None and data.closed.value == 0
+
+
+# --- the case's first response, kept where responses are recorded (issue 9) --------------------------------------
+
+
+def test_the_first_change_away_from_new_is_the_first_response_and_later_ones_do_not_move_it(world: World) -> None:
+    officer = world.user("officer")
+    event = triage.change_status(world.case("kenya_general"), "under_review", actor=officer)
+    first = world.case("kenya_general").first_response_at
+    assert first is not None and first == event.created_at
+    triage.assign(world.case("kenya_general"), officer, actor=officer)  # not a status change: not a response
+    triage.change_status(world.case("kenya_general"), "action_taken", actor=officer)  # not away from "new"
+    assert world.case("kenya_general").first_response_at == first
+    assert world.case("jordan_general").first_response_at is None  # no response yet
+
+
+def test_a_referral_that_moves_a_new_case_on_is_a_first_response(world: World) -> None:
+    triage.refer(world.case("kenya_restricted"), "PSEA-2025-001", date(2025, 3, 4), actor=world.user("focal"))
+    case = world.case("kenya_restricted")
+    assert case.status == "referred_internally" and case.first_response_at is not None
+
+
+def test_an_earlier_response_recorded_later_becomes_the_first(world: World) -> None:
+    case = world.case("kenya_general")
+    dashboard.record_response(case, at(5, 12))
+    dashboard.record_response(case, at(5, 18))  # later: ignored
+    db.session.commit()
+    assert world.case("kenya_general").first_response_at == at(5, 12)
+    dashboard.record_response(world.case("kenya_general"), at(5, 11))  # earlier, recorded after (an import)
+    db.session.commit()
+    assert world.case("kenya_general").first_response_at == at(5, 11)
+
+
+def test_a_reply_is_a_first_response_and_leaves_the_version_and_update_time_alone(app: Flask, world: World) -> None:
+    app.config.update(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN)
+    app.extensions["twilio_http_client"] = http = CapturingHttpClient()
+    request = dataclasses.replace(
+        sms("When is our flight?", "SM-first", phone="+254711111111"), consent_to_contact=True
+    )
+    reference = submit(request).case.reference
+    case = db.session.scalars(select(Case).where(Case.reference == reference)).one()
+    version, updated = case.version, case.updated_at
+    message = outbound.queue_reply(case, "Your flight is on Monday.", world.user("focal"))
+    assert len(http.calls) == 1
+    db.session.expire_all()
+    case = db.session.scalars(select(Case).where(Case.reference == reference)).one()
+    assert case.first_response_at == message.created_at
+    assert (case.version, case.updated_at) == (version, updated)  # an officer's open form is not made stale
+    outbound.queue_reply(case, "A second reply.", world.user("focal"))
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).first_response_at == message.created_at  # type: ignore[union-attr]
+
+
+# --- the migration that added the column fills it from the threads already stored -------------------------------
+
+BEFORE = "8858ac667731"  # the revision before case.first_response_at
+
+
+@pytest.fixture
+def old_schema(backend: str, tmp_path: Path) -> Iterator[Flask]:
+    """An app on an empty database (own schema on PostgreSQL) migrated up to the revision before the column."""
+    schema = f"helper_d_{uuid.uuid4().hex[:8]}" if backend == "postgresql" else None
+    engine = sa.create_engine(POSTGRES_URL)
+    if schema:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    app = create_app(make_config(backend, tmp_path, schema))
+    try:
+        with app.app_context():
+            upgrade(directory=MIGRATIONS_DIR, revision=BEFORE)
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if schema:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def test_the_migration_backfills_the_earliest_reply_or_change_away_from_new(old_schema: Flask) -> None:
+    create_programme("kenya", "Kenya resettlement", ["+254700000001"])
+    db.session.commit()
+    stamp = sa.bindparam("at", type_=UTCDateTime)
+    insert_case = sa.text(
+        'INSERT INTO "case" (reference, programme_id, channel, received_at, classification_status, '
+        "classification_attempts, queue, status, priority, created_at, updated_at, version) "
+        "VALUES (:reference, (SELECT id FROM programme), 'sms', :at, 'done', 1, 'general', 'new', 'normal', :at, "
+        ":at, 1)"
+    ).bindparams(stamp)
+    insert_message = sa.text(
+        "INSERT INTO message (case_id, direction, channel, media_count, created_at) "
+        "VALUES ((SELECT id FROM \"case\" WHERE reference = :reference), :direction, 'sms', 0, :at)"
+    ).bindparams(stamp)
+    insert_event = sa.text(
+        "INSERT INTO case_event (case_id, kind, old_value, new_value, created_at) "
+        'VALUES ((SELECT id FROM "case" WHERE reference = :reference), :kind, :old, :new, :at)'
+    ).bindparams(stamp)
+    for reference in ("AAAA-0001", "AAAA-0002", "AAAA-0003", "AAAA-0004"):
+        db.session.execute(insert_case, {"reference": reference, "at": at(3)})
+    # 1: a reply after its first status change; 2: a reply only; 3: no change away from "new", an inbound message;
+    # 4: nothing at all.
+    db.session.execute(insert_message, {"reference": "AAAA-0001", "direction": "outbound", "at": at(3, 14)})
+    db.session.execute(
+        insert_event, {"reference": "AAAA-0001", "kind": "status", "old": "new", "new": "under_review", "at": at(3, 12)}
+    )
+    db.session.execute(
+        insert_event, {"reference": "AAAA-0001", "kind": "status", "old": "new", "new": "closed", "at": at(3, 13)}
+    )
+    db.session.execute(insert_message, {"reference": "AAAA-0002", "direction": "outbound", "at": at(3, 11)})
+    db.session.execute(insert_message, {"reference": "AAAA-0003", "direction": "inbound", "at": at(3, 11)})
+    db.session.execute(
+        insert_event,
+        {"reference": "AAAA-0003", "kind": "status", "old": "under_review", "new": "closed", "at": at(3, 15)},
+    )
+    db.session.execute(
+        insert_event, {"reference": "AAAA-0003", "kind": "category", "old": "new", "new": "other", "at": at(3, 15)}
+    )
+    db.session.commit()
+    upgrade(directory=MIGRATIONS_DIR)
+    found = dict(db.session.execute(select(Case.reference, Case.first_response_at)).all())
+    assert found == {"AAAA-0001": at(3, 12), "AAAA-0002": at(3, 11), "AAAA-0003": None, "AAAA-0004": None}
+    indexes = {index["name"]: index["column_names"] for index in sa.inspect(db.engine).get_indexes("case")}
+    assert "first_response_at" in indexes["ix_case_queue_programme_received_counts"]
