@@ -452,17 +452,18 @@ def render_model_card(report: EvaluationReport) -> str:
         "removed, Arabic/Persian/Pashto letter variants unified, tatweel and elongation collapsed, long numbers "
         "masked), hashed with numpy (2^18 and 2^17 columns, no vocabulary stored) and TF-IDF weighted with "
         "sublinear tf, plus (3) the safety-net lexicon as four one-hot features (the category of its strongest "
-        "hit); then one linear model, the weights of a LinearSVC (C=1, balanced class weights) plus "
-        f"{meta.get('nb_weight', '?')} x the log-probabilities of a Complement Naive Bayes fitted on the same "
-        f"features (alpha {meta.get('nb_alpha', '?')}, centred over the classes, zero on columns no training text "
-        "had), with sigmoid calibration (CalibratedClassifierCV, group folds, one final estimator). The NB term "
-        "was chosen by grouped cross-validation on the training split: it lifts macro-F1 and lowers the share of "
-        "general lines the restricted threshold catches. Deterministic (fixed random state).",
+        f"hit); then one linear model, the weights of a LinearSVC (C={meta.get('svm_c', 1.0)}, balanced class "
+        f"weights) plus {meta.get('nb_weight', '?')} x the log-probabilities of a Complement Naive Bayes fitted on "
+        f"the same features (alpha {meta.get('nb_alpha', '?')}, centred over the classes, zero on columns no "
+        "training text had), with sigmoid calibration (CalibratedClassifierCV, group folds, one final estimator). "
+        "The NB term was chosen by grouped cross-validation on the training split: it lifts macro-F1 and lowers "
+        "the share of general lines the restricted threshold catches. Deterministic (fixed random state).",
         "- Unfamiliar-text rule (classifier/predict.py, tuned into the threshold): probabilities are pulled towards "
-        f"uniform by f^{meta.get('unfamiliar_gamma', '?')}, f = the share of the text's character 3-4-grams that "
-        "occurred in training. The category does not change; the restricted mass of text in a language or "
-        "script the corpus does not cover rises towards 0.4, so such text fails closed into the restricted "
-        "queue (see the leave-one-language-out figures: recall up, false-restricted up).",
+        f"uniform by f^{meta.get('unfamiliar_gamma', '?')}, f = the share of the text's character n-grams "
+        f"(n >= {meta.get('unfamiliar_min_order', 3)}) that occurred in training. The category does not change; "
+        "the restricted mass of text in a language or script the corpus does not cover rises towards 0.4, so such "
+        "text fails closed into the restricted queue (see the leave-one-language-out figures: recall up, "
+        "false-restricted up).",
         "- Around it (classifier/predict.py): language identification (pycld2, py3langid fallback, script rules), "
         "the safety net (classifier/safety_net.py) and the routing rule below. Prediction computes the pipeline's "
         "features and probabilities itself (numpy, no per-call scikit-learn overhead; a test checks they equal "

@@ -46,7 +46,13 @@ FINGERPRINT_FILES: Final = (
     "safety_net.py",
     "data/__init__.py",
 )
-TARGET_RECALL: Final = 0.98
+# The floor is 0.98; the threshold aims above it (issue 3). Out-of-fold recall counts the safety net, and the
+# lexicon entries added for issue 3 were written from the training split's own misses, so they catch those very
+# lines (as hits and as features) and would raise the threshold by construction. Measured on the training split:
+# with the lexicon as it was before them, tuning at 0.98 gives threshold 0.178; with the current lexicon that
+# threshold reaches 0.986 out of fold. The margin keeps the fitted entries from moving the threshold; they still
+# add restriction at prediction time.
+TARGET_RECALL: Final = 0.986
 TUNING_FOLDS: Final = 5
 MIN_THRESHOLD: Final = 0.02
 MAX_THRESHOLD: Final = 0.9
@@ -211,6 +217,7 @@ def fit_model(
     info = dict(metadata or {})
     estimator = pipeline.steps[-1][1].estimator
     info.update(
+        svm_c=getattr(estimator, "C", None),
         nb_weight=getattr(estimator, "nb_weight", None),
         nb_alpha=getattr(estimator, "nb_alpha", None),
         unfamiliar_gamma=UNFAMILIAR_GAMMA,

@@ -641,3 +641,127 @@ def test_required_strings_take_the_most_selective_part() -> None:
     assert safety_net.required_strings(r"(?:a|bb)[^ ]* money(?![^ ])") == frozenset({" money"})
     assert safety_net.required_strings("[^ ]+") is None
     assert safety_net.entry_keys("[^ ]+") is None
+
+
+# --------------------------------------------------- lexicon entries added for issue 3 (engineer C)
+
+# Restricted messages the lexicon missed on the training split (self-harm in other words, shelling at the pick-up
+# point, aid sold or "free but charged", locking people in, a lost child), written anew for these tests.
+ISSUE3_CAUGHT: list[tuple[str, str]] = [
+    (SAFETY, "some days i think it would be easier to finish my life than wait another year"),
+    (SAFETY, "i see no reason to go on living like this"),
+    (SAFETY, "shelling near the school where the bus picks us up, what do we do"),
+    (SAFETY, "я вже не хочу більше жити, вибачте"),
+    (SAFETY, "зараз обстріл біля місця збору, ми в укритті"),
+    (SAFETY, "прямо сейчас обстрел, сидим в подвале"),
+    (SAFETY, "моя дочь режет себе руки, я не знаю что делать"),
+    (SAFETY, "sioni sababu ya kuendelea kuishi hapa"),
+    (SAFETY, "زه د ژوند هيڅ دليل نه وينم"),
+    (SAFETY, "ደጊም ክነብር ኣይደልን"),
+    (SAFETY, "j'ai perdu mon fils près des toilettes de l'aéroport"),
+    (SAFETY, "I lost my daughter at the bus station, she is 6"),
+    (SAFETY, "اختي جوزها مانعها تطلع من البيت"),
+    (SAFETY, "خواهرم شوهرش نمیذاره تلفن کنه"),
+    (SAFETY, "соседи говорят поле за домом заминировано"),
+    (FRAUD, "the hygiene kits were supposed to be free but the guard is selling them for 5 dollars"),
+    (FRAUD, "en la oficina los que pagan pasan primero a la entrevista"),
+    (FRAUD, "kliniki walitutoza shilingi elfu kumi ingawa tuliambiwa ni bure"),
+    (FRAUD, "walinzi wanaiba chakula cha watoto usiku"),
+    (FRAUD, "زموږ کڅوړې په بازار کې خرڅېږي"),
+    (FRAUD, "برای کارت واکسن پول گرفتن در حالی که رایگان است"),
+    (STAFF, "the night guard locked us in the room until morning"),
+    (STAFF, "le gardien nous a enfermés dans la salle toute la nuit"),
+    (STAFF, "afisa alisema tusiposaini hatutapata msaada"),
+    (STAFF, "walinzi wametunyima chakula kwa sababu tulichelewa"),
+    (STAFF, "waardiyaha ayaa wiilkayga qol ku xiray habeenkii"),
+    (STAFF, "ohrannik nazval moyu mat staroi duroi"),
+    (SEA, "escort alikaa karibu nami akinishika paja"),
+    (SEA, "el mura2eq bedo ro7 la 3indo bel ghorfe ta y7ot esmi"),
+]
+
+# General messages that share words with those entries and must stay out of the restricted queue.
+ISSUE3_NOT_CAUGHT: list[str] = [
+    "mi hijo está enfermo y necesita un médico antes del vuelo",
+    "soy enfermera, ¿puedo trabajar en el país de destino?",
+    "I lost my son's passport at the transit centre, how do I replace it?",
+    "is the medical check free or do we pay for it?",
+    "після обстрілів син боїться літаків, чи є психолог?",
+    "kliniki ni bure?",
+    "the room door does not lock, please fix it",
+]
+
+
+@pytest.mark.parametrize(("category", "text"), ISSUE3_CAUGHT)
+def test_issue3_lexicon_entries_catch_restricted_wording(category: str, text: str) -> None:
+    hit = scan(text)
+    assert hit is not None, text
+    assert hit.category == category, (text, hit.term)
+
+
+@pytest.mark.parametrize("text", ISSUE3_NOT_CAUGHT)
+def test_issue3_lexicon_entries_leave_general_wording_alone(text: str) -> None:
+    assert scan(text) is None, text
+
+
+ISSUE3_CAUGHT_ROUND3: list[tuple[str, str]] = [
+    (SAFETY, "shoharam mara mizanad har shab, komak"),
+    (SAFETY, "rafiki yangu anasema atajiua kama hatapata jibu wiki hii"),
+    (SAFETY, "the police came to our tents and arrested people last night"),
+    (SAFETY, "un hombre del albergue espía en las duchas a las chicas"),
+    (SAFETY, "se llevaron a mi prima con la promesa de trabajo en otra ciudad"),
+    (SAFETY, "hooyadeed waxay rabtaa in gabadha yar la gudo ka hor safarka"),
+    (FRAUD, "el 7ares 3am ybi3 el a7zeye bel sou2"),
+    (FRAUD, "в списке наши места заменили родственниками коменданта"),
+    (FRAUD, "просять оплатити квиток на картку приватної особи"),
+    (FRAUD, "afisa anabaki na sehemu ya pesa zetu kila mwezi"),
+    (STAFF, "a los africanos los dejan de último en la fila"),
+    (STAFF, "el conductor tomaba cerveza en el bus con los niños"),
+    (STAFF, "le gritó vieja inútil a mi madre"),
+    (STAFF, "охранник ночью опять напился и кричит"),
+]
+
+
+@pytest.mark.parametrize(("category", "text"), ISSUE3_CAUGHT_ROUND3)
+def test_issue3_second_round_entries_catch_restricted_wording(category: str, text: str) -> None:
+    hit = scan(text)
+    assert hit is not None, text
+    assert hit.category == category, (text, hit.term)
+
+
+ISSUE3_CAUGHT_ROUND4: list[tuple[str, str]] = [
+    (SEA, "the officer hinted that I should thank him properly if I want the apartment"),
+    (STAFF, "the guard locked our room from outside and took the key"),
+    (STAFF, "nos dijeron que quien hable con protección va a tener problemas con su caso"),
+    (STAFF, "mlinzi alitulazimisha sisi wanawake kupiga magoti mbele ya watu"),
+    (STAFF, "کارمند راته ووايه چې خره، ته هیڅ نه پوهېږې"),
+    (SAFETY, "a man sends the small boys from the centre to beg on the road at night"),
+    (SAFETY, "my neighbour was pushed and robbed near the toilets last night"),
+    (SAFETY, "в деревне, куда мы возвращаемся, угрожают вооружённые люди"),
+    (SAFETY, "aabbahay suuqa ayuu aaday shalay weli ma soo laaban"),
+    (SAFETY, "доньки досі нема, телефон вимкнений з вечора"),
+    (SAFETY, "یو سړي زما ورور ته په دوبۍ کې د کار وړاندیز وکړ او پاسپورت یې ترې وغوښت"),
+    (FRAUD, "une employée revend les tickets repas des familles parties"),
+    (FRAUD, "les colis alimentaires partent le soir dans une voiture privée"),
+    (FRAUD, "wakala alisema kwa dola 200 tunaweza kupata nafasi kwenye ndege ya kwanza"),
+]
+
+
+@pytest.mark.parametrize(("category", "text"), ISSUE3_CAUGHT_ROUND4)
+def test_issue3_third_round_entries_catch_restricted_wording(category: str, text: str) -> None:
+    hit = scan(text)
+    assert hit is not None, text
+    assert hit.category == category, (text, hit.term)
+
+
+ISSUE3_NOT_CAUGHT_ROUND4: list[str] = [
+    "can I resell my bus ticket if we do not travel?",
+    "thank him for me, he was very kind to my mother",
+    "boys play football near the road every evening",
+    "la maleta vieja está rota, ¿me dan otra?",
+    "автобуса досі нема, коли буде?",
+]
+
+
+@pytest.mark.parametrize("text", ISSUE3_NOT_CAUGHT_ROUND4)
+def test_issue3_third_round_entries_leave_general_wording_alone(text: str) -> None:
+    assert scan(text) is None, text
