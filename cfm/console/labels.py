@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+import flask_babel
+from babel import dates
 from flask_babel import lazy_gettext as _l
 
 STATUS_LABELS = {
@@ -91,3 +95,36 @@ def label(table: dict[str, object], code: str | None) -> str:
     if code is None:
         return ""
     return str(table.get(code, code))
+
+
+class PageFormats:
+    """Labels and dates for one page that shows many rows, with the locale and time zone looked up once.
+
+    A queue page shows fifty rows of labels and dates: through label() and the Babel filters each one looks up the
+    request's translations, locale and time zone again (a third of the page's CPU, issue 9). The text is the same:
+    the same translations, and the same Babel calls flask_babel's format_datetime and format_timedelta make.
+    """
+
+    def __init__(self) -> None:
+        self.locale = flask_babel.get_locale()
+        self.tzinfo = flask_babel.get_timezone()
+        self._formats = flask_babel.get_babel().instance.date_formats
+        self._tables: dict[int, dict[str, str]] = {}
+
+    def label(self, table: dict[str, object], code: str | None) -> str:
+        """label(table, code), each table translated once."""
+        if code is None:
+            return ""
+        translated = self._tables.get(id(table))
+        if translated is None:
+            translated = self._tables[id(table)] = {key: str(value) for key, value in table.items()}
+        return translated.get(code, code)
+
+    def datetime(self, value: datetime, width: str) -> str:
+        """As the `datetimeformat(width)` filter: in the request's time zone and locale."""
+        pattern = self._formats.get(f"datetime.{width}") or width
+        return dates.format_datetime(value, pattern, tzinfo=self.tzinfo, locale=self.locale)
+
+    def timedelta(self, delta: timedelta, granularity: str) -> str:
+        """As the `timedeltaformat(granularity=...)` filter."""
+        return dates.format_timedelta(delta, granularity, threshold=0.85, add_direction=False, locale=self.locale)

@@ -37,7 +37,15 @@ from cfm.console.forms import (
     StatusForm,
     TotpForm,
 )
-from cfm.console.queues import TABS, Filters, filter_choices, filtered, page, readable_tabs, tab_counts
+from cfm.console.queues import (
+    TABS,
+    Filters,
+    filter_choices,
+    page_rows,
+    queue_page,
+    readable_tabs,
+    tab_counts,
+)
 from cfm.extensions import db, limiter
 from cfm.extensions import login as login_manager
 from cfm.models import Case, User
@@ -343,14 +351,13 @@ def queue(tab: str) -> ResponseReturnValue:
     if tab not in TABS or tab not in readable_tabs(user):
         abort(404)
     filters = Filters.from_args(request.args)
-    query = filtered(user, tab, filters)
     after = request.args.get("after")
-    cases, next_cursor = page(query, filters.sort, after)
+    cases, next_cursor = queue_page(user, tab, filters, after)
     choices = filter_choices(user, tab)
     return render_template(
         "console/queue.html",
         tab=tab,
-        cases=cases,
+        rows=page_rows(cases, utcnow()),
         filters=filters,
         next_cursor=next_cursor,
         paged=bool(after),

@@ -20,11 +20,14 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    and_,
     column,
+    exists,
     false,
     func,
     intersect,
     literal_column,
+    or_,
     select,
     table,
     union,
@@ -130,6 +133,24 @@ def text_matches(groups: list[list[str]]) -> ColumnElement[bool]:
     return false() if ids is None else Case.id.in_(ids)
 
 
+def _clean(text: str) -> str:
+    """The query without control characters (NUL and friends: never to the database)."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+
+
+def _by_reference(text: str) -> ColumnElement[bool] | None:
+    """A whole reference (any spelling normalise_reference accepts) matches that case; a fragment of one matches
+    references containing it; None when the text cannot be part of a reference."""
+    reference = normalise_reference(text)
+    compact = text.upper().replace(" ", "")
+    if reference is not None:
+        # An eight-letter word ("briefing", "shelters") also reads as a reference: match it both ways.
+        return Case.reference == reference
+    if compact and REFERENCE_FRAGMENT.fullmatch(compact):
+        return Case.reference.like(_like(compact), escape="\\")
+    return None
+
+
 def search(query: Select[tuple[Case]], text: str, *, words: bool = True) -> Select[tuple[Case]]:
     """Narrow `query` to cases whose reference, or (when `words`) clear text or thread, match `text`.
 
@@ -137,15 +158,8 @@ def search(query: Select[tuple[Case]], text: str, *, words: bool = True) -> Sele
     references containing it; words match the full-text index. `words=False` (the restricted queue, whose text
     is sealed) matches references only.
     """
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")  # NUL and friends: never to the database
-    reference = normalise_reference(text)
-    compact = text.upper().replace(" ", "")
-    by_reference: ColumnElement[bool] | None = None
-    if reference is not None:
-        # An eight-letter word ("briefing", "shelters") also reads as a reference: match it both ways.
-        by_reference = Case.reference == reference
-    elif compact and REFERENCE_FRAGMENT.fullmatch(compact):
-        by_reference = Case.reference.like(_like(compact), escape="\\")
+    text = _clean(text)
+    by_reference = _by_reference(text)
     if not words:
         return query.where(false() if by_reference is None else by_reference)
     selects = [select(Case.id).where(by_reference)] if by_reference is not None else []
@@ -154,3 +168,32 @@ def search(query: Select[tuple[Case]], text: str, *, words: bool = True) -> Sele
         selects.append(by_text)
     # Ids from a UNION rather than an OR, so that the planner can answer each part from its own index.
     return query.where(Case.id.in_(_union(selects)) if selects else false())
+
+
+def _word_in_row(word: str) -> ColumnElement[bool]:
+    """The case's clear text, or a clear message of its thread, holds the word (or a word it begins): PostgreSQL."""
+    tsquery = func.to_tsquery(sql_text(f"'{FTS_CONFIG}'::regconfig"), f"'{word}':*")
+    in_thread = (
+        select(Message.id)
+        .where(Message.case_id == Case.id, search_vector(Message.text_plain).op("@@")(tsquery))
+        # OFFSET 0 keeps this EXISTS a probe of the case's own messages (ix_message_case_id): without it PostgreSQL
+        # may turn it into a hashed set of every matching message, the whole-table work a walk is there to avoid.
+        .offset(0)
+    )
+    return or_(search_vector(Case.text_plain).op("@@")(tsquery), exists(in_thread))
+
+
+def row_condition(text: str, *, words: bool = True) -> ColumnElement[bool]:
+    """search()'s match as a condition on each case row, for PostgreSQL (issue 9).
+
+    search() builds the set of every matching case from the full-text indexes, then the caller orders it: for a
+    word in most cases ("the") that is tens of thousands of rows before the first page. This condition instead
+    lets a query walk the queue in index order and test each case until a page is found; the same cases match.
+    """
+    text = _clean(text)
+    by_reference = _by_reference(text)
+    conditions = [by_reference] if by_reference is not None else []
+    if words:
+        for group in terms(text):
+            conditions.append(and_(*(_word_in_row(word) for word in dict.fromkeys(group))))
+    return or_(*conditions) if conditions else false()
