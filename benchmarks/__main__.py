@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,13 +104,37 @@ SECTIONS: dict[str, Callable[[bool], list[Figure]]] = {
 }
 
 
-def write_results(figures: list[Figure], command: str, seconds: float) -> None:
-    """benchmarks/RESULTS.md: the figures of this run, the command and the machine."""
+def source_revision() -> str:
+    """The commit the benchmarked code comes from (with "+ changes" when the tree differs), or "unknown"."""
+    try:
+        head = subprocess.run(  # noqa: S603 - git with fixed arguments
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(  # noqa: S603
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
+def write_results(figures: list[Figure], command: str, seconds: float, load: float) -> None:
+    """benchmarks/RESULTS.md: the figures of this run, the command, the code's commit and the machine."""
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min.",
-        f"Machine: {machine()}.",
+        f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min, "
+        f"code at commit {source_revision()}.",
+        f"Machine: {machine()}; load average {load:.1f} when the run started (other work on the machine makes the "
+        "throughput and latency figures lower).",
         "",
         "| figure | value | unit | ratio to baseline | floor | holds |",
         "|---|---|---|---|---|---|",
@@ -134,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     started = time.perf_counter()
+    load = os.getloadavg()[0]
     figures: list[Figure] = []
     print(f"# {machine()}", flush=True)
     for name in args.only or list(SECTIONS):
@@ -143,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {len(figures)} figures in {seconds:.0f} s", flush=True)
     command = "python -m benchmarks" + (" --quick" if args.quick else "") + " --write-results"
     if args.write_results:
-        write_results(figures, command, seconds)
+        write_results(figures, command, seconds, load)
     if args.json:
         args.json.write_text(json.dumps([f.as_dict() for f in figures], indent=1) + "\n", encoding="utf-8")
     return 0 if all(figure.holds is not False for figure in figures) else 1
