@@ -460,10 +460,12 @@ def render_model_card(report: EvaluationReport) -> str:
         "the share of general lines the restricted threshold catches. Deterministic (fixed random state).",
         "- Unfamiliar-text rule (classifier/predict.py, tuned into the threshold): probabilities are pulled towards "
         f"uniform by f^{meta.get('unfamiliar_gamma', '?')}, f = the share of the text's character n-grams "
-        f"(n >= {meta.get('unfamiliar_min_order', 3)}) that occurred in training. The category does not change; "
-        "the restricted mass of text in a language or script the corpus does not cover rises towards 0.4, so such "
-        "text fails closed into the restricted queue (see the leave-one-language-out figures: recall up, "
-        "false-restricted up).",
+        f"(n >= {meta.get('unfamiliar_min_order', 3)}; a text too short for one: its longest) that occurred in "
+        "training, read from a bitmap of the training n-grams saved with the model (2^22 bits, two per n-gram, "
+        "about 0.3% false matches; classifier/features.py). The category does not change, except that uniform "
+        "probabilities give `other`; the restricted mass of text in a language or script the corpus does not cover "
+        "rises towards 0.4, so such text fails closed into the restricted queue (see the leave-one-language-out "
+        "figures: recall up, false-restricted up).",
         "- Around it (classifier/predict.py): language identification (pycld2, py3langid fallback, script rules), "
         "the safety net (classifier/safety_net.py) and the routing rule below. Prediction computes the pipeline's "
         "features and probabilities itself (numpy, no per-call scikit-learn overhead; a test checks they equal "

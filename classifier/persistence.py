@@ -31,7 +31,8 @@ from classifier.predict import Model
 log = logging.getLogger(__name__)
 
 # Bump when the saved layout or the meaning of the metadata changes; older artifacts then fail to load.
-FORMAT_VERSION: Final = 1
+# 2: the familiarity bitmap of the unfamiliar-text rule is saved (payload "familiar", runtime array "familiar").
+FORMAT_VERSION: Final = 2
 METADATA_MEMBER: Final = "cfm_metadata.json"
 RUNTIME_SUFFIX: Final = ".npz"
 # Members of the runtime file besides Model.to_arrays(): the skops file's sha256 and the format version.
@@ -149,7 +150,12 @@ def save(model: Model, path: str | Path) -> Path:
         labels=list(model.classes),
     )
     model.metadata = metadata
-    payload = {"pipeline": model.pipeline, "threshold": float(model.threshold), "metadata": json.dumps(metadata)}
+    payload = {
+        "pipeline": model.pipeline,
+        "threshold": float(model.threshold),
+        "metadata": json.dumps(metadata),
+        "familiar": model.familiar_bitmap(),
+    }
     digest: list[str] = []
 
     def write_skops(tmp: Path) -> None:
@@ -261,12 +267,13 @@ def load(path: str | Path) -> Model:
         pipeline = payload["pipeline"]
         threshold = float(payload["threshold"])
         inner = json.loads(payload["metadata"])
+        familiar = payload["familiar"]
     except Exception as exc:  # any failure to rebuild the objects means the file is not usable
         raise ModelCorruptError(f"{target.name}: cannot rebuild the model ({type(exc).__name__})") from exc
     if inner != metadata:
         raise ModelCorruptError(f"{target.name}: metadata inside and outside the model differ")
     try:
-        return Model.from_pipeline(pipeline, threshold, inner)
+        return Model.from_pipeline(pipeline, threshold, inner, familiar=familiar)
     except Exception as exc:  # e.g. a pipeline without the expected steps
         raise ModelCorruptError(f"{target.name}: not a classifier pipeline ({type(exc).__name__})") from exc
 

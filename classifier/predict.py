@@ -21,13 +21,22 @@ import numpy as np
 
 from classifier import language
 from classifier.categories import CATEGORIES, RESTRICTED_CATEGORIES, is_restricted
-from classifier.features import MAX_MODEL_CHARS, char_ngram_hashes_with_order, normalise, word_ngram_hashes
+from classifier.features import (
+    FAMILIAR_ORDERS,
+    MAX_MODEL_CHARS,
+    char_ngram_hashes_with_order,
+    char_ngram_raw_hashes,
+    check_familiar_bitmap,
+    familiarity_from_hashes,
+    normalise,
+    word_ngram_hashes,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_PATH: Final = Path(__file__).resolve().parent / "models" / "default.skops"
 # Layout of the arrays Model.to_arrays() gives and Model.from_arrays() reads; bump when it changes.
-RUNTIME_LAYOUT: Final = 1
+RUNTIME_LAYOUT: Final = 2
 TOP_TERMS: Final = 3
 REASONS: Final = ("category", "threshold", "safety_net")
 _HAS_LETTER: Final = re.compile(r"[^\W\d_]")
@@ -176,15 +185,25 @@ class Model:
 
     pipeline: Any  # the fitted scikit-learn Pipeline it was built from (training, evaluation, save); None at runtime
 
-    def __init__(self, pipeline: Any, threshold: float, metadata: dict[str, Any] | None = None) -> None:
-        """Model.from_pipeline (kept so that train.py and evaluate.py build models as they always did)."""
-        self._setup(_arrays_from_pipeline(pipeline), threshold, metadata)
+    def __init__(
+        self, pipeline: Any, threshold: float, metadata: dict[str, Any] | None = None, *, familiar: np.ndarray | None
+    ) -> None:
+        """Model.from_pipeline."""
+        parts = _arrays_from_pipeline(pipeline)
+        parts["familiar"] = familiar
+        self._setup(parts, threshold, metadata)
         self.pipeline = pipeline
 
     @classmethod
-    def from_pipeline(cls, pipeline: Any, threshold: float, metadata: dict[str, Any] | None = None) -> Model:
-        """A model computing exactly what a fitted pipeline (build_pipeline's layout) predicts, plus the rule."""
-        return cls(pipeline, threshold, metadata)
+    def from_pipeline(
+        cls, pipeline: Any, threshold: float, metadata: dict[str, Any] | None = None, *, familiar: np.ndarray | None
+    ) -> Model:
+        """A model computing exactly what a fitted pipeline (build_pipeline's layout) predicts, plus the rule.
+
+        familiar: the familiarity bitmap of the training texts (features.familiar_bitmap), None for no
+        unfamiliar-text rule.
+        """
+        return cls(pipeline, threshold, metadata, familiar=familiar)
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Model:
@@ -193,6 +212,7 @@ class Model:
         if not isinstance(layout, dict) or layout.get("runtime_layout") != RUNTIME_LAYOUT:
             raise ValueError("runtime arrays of another layout")
         parts: dict[str, Any] = {name: np.asarray(arrays[name]) for name in _ARRAY_NAMES}
+        parts["familiar"] = np.asarray(arrays["familiar"]) if layout["familiar"] else None
         parts["blocks"] = [
             FeatureBlock(
                 kind=str(block["kind"]),
@@ -210,7 +230,6 @@ class Model:
             classes=[str(c) for c in layout["classes"]],
             n_features=int(layout["n_features"]),
             lexicon=None if layout["lexicon"] is None else (int(layout["lexicon"][0]), float(layout["lexicon"][1])),
-            familiar_block=layout["familiar_block"],
             binary=bool(layout["binary"]),
         )
         metadata = layout["metadata"]
@@ -231,7 +250,7 @@ class Model:
             "n_features": len(self._rows),
             "blocks": [block.layout() for block in self._blocks],
             "lexicon": None if self._lexicon is None else list(self._lexicon),
-            "familiar_block": None if self._familiar is None else self._blocks.index(self._familiar[0]),
+            "familiar": self._familiar is not None,
             "binary": self._binary,
         }
         arrays = {
@@ -242,8 +261,9 @@ class Model:
             "calibration_a": self._a,
             "calibration_b": self._b,
             "order": self._order,
-            "seen": self._familiar[1] if self._familiar is not None else np.zeros(0, dtype=bool),
         }
+        if self._familiar is not None:
+            arrays["familiar"] = self._familiar
         arrays.update({f"idf_{i}": block.idf for i, block in enumerate(self._blocks)})
         return arrays
 
@@ -296,14 +316,7 @@ class Model:
             raise ValueError("the lexicon columns are outside the features")
         if end > n_features:
             raise ValueError("feature blocks beyond the weights")
-        familiar_block = parts["familiar_block"]
-        familiar = None
-        if familiar_block is not None:
-            block = blocks[int(familiar_block)]
-            seen = np.asarray(parts["seen"], dtype=bool)
-            if block.kind != "char" or seen.shape != (block.n_features,):
-                raise ValueError("the seen mask does not fit its block")
-            familiar = (block, seen)
+        familiar = None if parts["familiar"] is None else check_familiar_bitmap(parts["familiar"])
         self._coef = coef
         self._used = used.astype(np.int64)
         rows = np.full(n_features, len(used), dtype=np.int32)
@@ -311,7 +324,11 @@ class Model:
         self._rows = rows
         self._blocks = tuple(blocks)
         self._lexicon: tuple[int, float] | None = lexicon
-        self._familiar: tuple[FeatureBlock, np.ndarray] | None = familiar
+        self._familiar: np.ndarray | None = familiar
+        # The character block whose hashes the familiarity reuses (same orders), if any.
+        self._familiar_block = next(
+            (b for b in self._blocks if b.kind == "char" and b.ngram_range == FAMILIAR_ORDERS), None
+        )
         self._binary = binary
         self._intercept = np.asarray(parts["intercept"], dtype=np.float64)
         self._a = np.asarray(parts["calibration_a"], dtype=np.float64)
@@ -355,6 +372,9 @@ class Model:
         if wordy:
             probabilities[wordy] = self._probabilities([normalised[i] for i in wordy], [scanned[i][1] for i in wordy])
         chosen = probabilities.argmax(axis=1)
+        if "other" in self.classes:
+            # Fully unfamiliar text has uniform probabilities: no category stands out, so "other", not the first.
+            chosen[np.ptp(probabilities, axis=1) <= 1e-12] = self.classes.index("other")
         terms = self._top_terms([clean[i] for i in wordy], [normalised[i] for i in wordy], chosen[wordy])
         top_terms: list[tuple[str, ...]] = [()] * len(clean)
         for i, found in zip(wordy, terms, strict=True):
@@ -388,22 +408,28 @@ class Model:
         scan = self._scanner()
         return self._probabilities([normalise(text) for text in clean], [safe_scan(scan, text)[1] for text in clean])
 
+    def familiar_bitmap(self) -> np.ndarray | None:
+        """The familiarity bitmap of the training texts (features.familiar_bitmap), None without the rule."""
+        return self._familiar
+
     def familiarity(self, normalised: Sequence[str]) -> np.ndarray | None:
-        """Per text, the share of its character n-grams (n >= min order) seen in training; None without the mask."""
+        """Per text, the share of its character n-grams (n >= min order) seen in training; None without the bitmap."""
         if self._familiar is None:
             return None
         return self._familiarity(normalised)[0]
 
-    def _familiarity(self, normalised: Sequence[str]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """(familiarity per text, the character block's (rows, cols), reused for the scores)."""
+    def _familiarity(self, normalised: Sequence[str]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """(familiarity per text, the character block's (rows, cols) from the same hashes, reused for the scores).
+
+        features.familiarity's computation, with the hashes shared with the character block.
+        """
         assert self._familiar is not None
-        block, seen = self._familiar
         min_order = int(self.metadata.get("unfamiliar_min_order", 3))
-        rows, cols, orders = char_ngram_hashes_with_order(normalised, block.ngram_range, block.n_features)
-        keep = orders >= min_order
-        total = np.bincount(rows[keep], minlength=len(normalised))
-        known = np.bincount(rows[keep], weights=seen[cols[keep]].astype(np.float64), minlength=len(normalised))
-        return np.where(total > 0, known / np.maximum(total, 1), 1.0), (rows, cols)
+        rows, hashes, orders = char_ngram_raw_hashes(normalised, FAMILIAR_ORDERS)
+        familiar = familiarity_from_hashes(len(normalised), rows, hashes, orders, self._familiar, min_order)
+        block = self._familiar_block
+        char = None if block is None else (rows, (hashes % np.uint64(block.n_features)).astype(np.int64))
+        return familiar, char
 
     def _probabilities(self, normalised: list[str], hit_categories: Sequence[str | None]) -> np.ndarray:
         """Calibrated probabilities, then the unfamiliar-text rule (see MODEL_CARD.md)."""
@@ -454,9 +480,8 @@ class Model:
         """
         n_texts = len(normalised)
         scores = np.zeros((n_texts, self._coef.shape[1]))
-        familiar_block = self._familiar[0] if self._familiar is not None else None
         for block in self._blocks:
-            if char is not None and block is familiar_block:
+            if char is not None and block is self._familiar_block:
                 rows, cols = char
             else:
                 rows, cols = block.hashes(normalised)
@@ -534,7 +559,7 @@ class Model:
         return [tuple(picked) for picked in result]
 
 
-_ARRAY_NAMES: Final = ("coef", "used", "intercept", "calibration_a", "calibration_b", "order", "seen")
+_ARRAY_NAMES: Final = ("coef", "used", "intercept", "calibration_a", "calibration_b", "order")
 
 
 def _arrays_from_pipeline(pipeline: Any) -> dict[str, Any]:
@@ -558,7 +583,6 @@ def _arrays_from_pipeline(pipeline: Any) -> dict[str, Any]:
         weights = union.transformer_weights or {}
         blocks: list[FeatureBlock] = []
         lexicon: tuple[int, float] | None = None
-        familiar: tuple[int, np.ndarray] | None = None
         offset = 0
         for name, part in union.transformer_list:
             weight = float(weights.get(name, 1.0))
@@ -590,9 +614,6 @@ def _arrays_from_pipeline(pipeline: Any) -> dict[str, Any]:
                     idf=idf,
                 )
             )
-            if is_char and familiar is None:
-                # Smoothed IDF is largest exactly for columns that no training text contained.
-                familiar = (len(blocks) - 1, idf < idf.max() - 1e-9)
             offset += int(hasher.n_features)
         estimator = calibrated[0].estimator
         raw = estimator.coef_
@@ -624,8 +645,6 @@ def _arrays_from_pipeline(pipeline: Any) -> dict[str, Any]:
             "n_features": offset,
             "blocks": blocks,
             "lexicon": lexicon,
-            "familiar_block": None if familiar is None else familiar[0],
-            "seen": np.zeros(0, dtype=bool) if familiar is None else familiar[1],
             "binary": binary,
             "intercept": np.array(estimator.intercept_, dtype=np.float64).ravel(),
             "calibration_a": np.array([c.a_ for c in calibrated[0].calibrators], dtype=np.float64),

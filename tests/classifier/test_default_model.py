@@ -12,7 +12,14 @@ from scipy import sparse
 
 from classifier import data, persistence
 from classifier.categories import CATEGORIES, RESTRICTED_CATEGORIES, is_restricted
-from classifier.pipeline import MAX_MODEL_CHARS, familiarity, linear_estimator, normalise, shrink_unfamiliar
+from classifier.pipeline import (
+    MAX_MODEL_CHARS,
+    familiar_bitmap,
+    familiarity,
+    linear_estimator,
+    normalise,
+    shrink_unfamiliar,
+)
 from classifier.predict import _HAS_LETTER as HAS_LETTER
 from classifier.predict import _MAX_TERM_WORDS as MAX_TERM_WORDS
 from classifier.predict import _TERM as TERM
@@ -104,11 +111,10 @@ def test_runtime_predictions_are_the_pipelines_on_the_whole_corpus(corpus: list[
     pipeline = skops_model.pipeline
     texts = [e.text for e in corpus] + ["", "😀🙏", "12345", "x" * 30_000, "ჩვენი ავტობუსი დაგვიანდა"]
     normalised = [normalise(t) for t in texts]
-    char = pipeline.named_steps["features"].transformer_list[0][1]
-    idf = char.named_steps["tfidf"].idf_
-    familiar = familiarity(
-        normalised, char.named_steps["hash"], idf < idf.max() - 1e-9, runtime.metadata["unfamiliar_min_order"]
-    )
+    bitmap = skops_model.familiar_bitmap()
+    assert bitmap is not None
+    assert np.array_equal(runtime.familiar_bitmap(), bitmap)
+    familiar = familiarity(normalised, bitmap, runtime.metadata["unfamiliar_min_order"])
     reference = shrink_unfamiliar(pipeline.predict_proba(texts), familiar, runtime.metadata["unfamiliar_gamma"])
     predictions = runtime.predict(texts)
     classes = list(runtime.classes)
@@ -118,7 +124,8 @@ def test_runtime_predictions_are_the_pipelines_on_the_whole_corpus(corpus: list[
         readable = HAS_LETTER.search(normalised[i]) is not None
         probabilities = reference[i] if readable else np.eye(len(classes))[classes.index("other")]
         assert np.allclose([prediction.probabilities[c] for c in classes], probabilities, rtol=0, atol=1e-9), i
-        category = classes[int(np.argmax(probabilities))]
+        tied = np.ptp(probabilities) <= 1e-12  # fully unfamiliar: uniform, no category stands out
+        category = "other" if tied else classes[int(np.argmax(probabilities))]
         hit, hit_category = safe_scan(scan, text)
         restricted_mass = float(probabilities[[is_restricted(c) for c in classes]].sum())
         assert prediction.category == category, i
@@ -131,3 +138,10 @@ def test_runtime_predictions_are_the_pipelines_on_the_whole_corpus(corpus: list[
         assert predictions[i].top_terms == (expected if HAS_LETTER.search(normalised[i]) else ()), i
     sample = texts[::211]
     assert [p.to_dict() for p in skops_model.predict(sample)] == [p.to_dict() for p in runtime.predict(sample)]
+
+
+def test_the_shipped_bitmap_is_the_training_splits_ngrams() -> None:
+    """The familiarity bitmap in default.skops is features.familiar_bitmap of the normalised training split."""
+    skops_model = persistence.load(DEFAULT_MODEL_PATH)
+    expected = familiar_bitmap([normalise(e.text) for e in data.load_split().train])
+    assert np.array_equal(skops_model.familiar_bitmap(), expected)

@@ -298,3 +298,34 @@ def test_the_cheap_check_follows_what_would_be_loaded(saved: Path) -> None:
         persistence.check_artifact(saved)
     with pytest.raises(persistence.ModelNotFoundError):
         persistence.check_artifact(saved.with_name("missing.skops"))
+
+
+def test_an_artifact_without_the_familiarity_bitmap_is_refused(small_model: Model, tmp_path: Path) -> None:
+    """A skops payload without the bitmap (written before format 2) cannot make a model: typed error, no model."""
+    metadata = dict(
+        small_model.metadata, format_version=persistence.FORMAT_VERSION, sklearn_version=sklearn.__version__
+    )
+    payload = {"pipeline": small_model.pipeline, "threshold": small_model.threshold, "metadata": json.dumps(metadata)}
+    target = tmp_path / "old.skops"
+    sio.dump(payload, target)
+    with zipfile.ZipFile(target, "a") as archive:
+        archive.writestr(persistence.METADATA_MEMBER, json.dumps(metadata))
+    with pytest.raises(persistence.ModelCorruptError, match="cannot rebuild"):
+        persistence.load(target)
+    assert load_model(target) is None
+
+
+def test_format_1_runtime_arrays_are_refused_and_rebuilt(saved: Path) -> None:
+    """Runtime arrays of format 1 (the idf-derived "seen" mask) are refused; the command rebuilds them."""
+    arrays_path = persistence.runtime_path(saved)
+    with np.load(arrays_path, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    assert "familiar" in arrays and "seen" not in arrays
+    arrays[persistence.RUNTIME_FORMAT_MEMBER] = np.array(1)
+    with arrays_path.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    with pytest.raises(persistence.ModelVersionError, match="runtime format version 1"):
+        persistence.load_runtime(arrays_path)
+    assert persistence.main(["runtime", str(saved)]) == 0
+    model = persistence.load_runtime(arrays_path, persistence.file_sha256(saved))
+    assert model.familiar_bitmap() is not None

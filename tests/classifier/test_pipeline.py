@@ -8,12 +8,13 @@ from scipy import sparse
 from sklearn.naive_bayes import ComplementNB
 from sklearn.svm import LinearSVC
 
+from classifier import features
 from classifier.data import Example
 from classifier.pipeline import (
-    CharNgramHasher,
     SvmNbClassifier,
     build_pipeline,
     char_ngram_counts,
+    familiar_bitmap,
     familiarity,
     normalise,
     shrink_unfamiliar,
@@ -21,6 +22,7 @@ from classifier.pipeline import (
 )
 from classifier.predict import Model, safe_scan
 from classifier.predict import shrink_unfamiliar as runtime_shrink
+from classifier.train import fit_model, out_of_fold_probabilities
 
 
 @pytest.mark.parametrize(
@@ -92,12 +94,33 @@ def test_shrink_keeps_argmax_and_sums_to_one() -> None:
 
 
 def test_familiarity() -> None:
-    """Texts whose 3-4-grams training saw are familiar, others are not; a text without any counts as familiar."""
-    hasher = CharNgramHasher()
-    seen = np.zeros(hasher.n_features, dtype=bool)
-    seen[char_ngram_counts(["the bus was late"], (1, 4), hasher.n_features).indices] = True
-    values = familiarity(["the bus was late", "ავტობუსი დაგვიანდა", "a", ""], hasher, seen)
-    assert values.tolist() == [1.0, 0.0, 0.0, 1.0]
+    """Texts whose n-grams training saw are familiar, others are not; an empty text counts as familiar."""
+    bitmap = familiar_bitmap(["the bus was late"])
+    assert bitmap.dtype == np.uint8 and bitmap.shape == (features.FAMILIAR_BITS // 8,)
+    texts = ["the bus was late", "ავტობუსი დაგვიანდა", "a", "", "bus late", "the train was late"]
+    for min_order in (3, 4):
+        values = familiarity(texts, bitmap, min_order)
+        assert values[:5].tolist() == [1.0, 0.0, 0.0, 1.0, 1.0]
+        assert 0.3 < values[5] < 0.9  # "the", "was", "late" seen, "train" not
+
+
+def test_short_texts_fall_back_to_their_longest_ngrams() -> None:
+    """A text without n-grams of the min order is judged on its longest ones: "a" is familiar, "ა" is not."""
+    bitmap = familiar_bitmap(["a bus was late", "ok"])
+    values = familiarity(["a", "ok", "ა", "ი", "x"], bitmap, 4)  # " a " has no 4-gram, only a 3-gram
+    assert values.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert familiarity(["a"], familiar_bitmap(["the bus"]), 4).tolist() == [0.0]
+
+
+def test_familiarity_bitmap_has_few_collisions() -> None:
+    """The bitmap of the training texts' n-grams leaves unseen n-grams almost never familiar (Bloom filter)."""
+    rng = np.random.default_rng(3)
+    latin = [" ".join("".join(chr(c) for c in rng.integers(97, 123, 6)) for _ in range(8)) for _ in range(3000)]
+    bitmap = familiar_bitmap(latin)
+    assert np.unpackbits(bitmap).mean() < 0.1
+    words = ["".join(chr(c) for c in rng.integers(0x10D0, 0x10F0, 6)) for _ in range(2400)]
+    georgian = [" ".join(words[i : i + 8]) for i in range(0, 2400, 8)]
+    assert familiarity(georgian, bitmap, 3).mean() < 0.01
 
 
 def test_numpy_path_equals_the_pipeline(small_model: Model, corpus: list[Example]) -> None:
@@ -123,18 +146,48 @@ def test_build_pipeline_is_deterministic(corpus: list[Example]) -> None:
 def test_model_probabilities_are_pipeline_plus_unfamiliar_rule(small_model: Model, corpus: list[Example]) -> None:
     """Model.predict_proba is the pipeline's probabilities with the unfamiliar-text rule applied, nothing else."""
     texts = [e.text for e in corpus[::40]] + ["ჩვენი ავტობუსი დაგვიანდა", "a"]
-    char = small_model.pipeline.named_steps["features"].transformer_list[0][1]
-    hasher, idf = char.named_steps["hash"], char.named_steps["tfidf"].idf_
-    seen = idf < idf.max() - 1e-9  # columns some training text contained (smoothed IDF is largest for the others)
-    assert isinstance(hasher, CharNgramHasher)
+    bitmap = small_model.familiar_bitmap()
+    assert bitmap is not None
     min_order = small_model.metadata["unfamiliar_min_order"]
-    familiar = familiarity([normalise(t) for t in texts], hasher, seen, min_order)
+    familiar = familiarity([normalise(t) for t in texts], bitmap, min_order)
     expected = shrink_unfamiliar(
         small_model.pipeline.predict_proba(texts), familiar, small_model.metadata["unfamiliar_gamma"]
     )
     assert np.allclose(small_model.predict_proba(texts), expected, rtol=0, atol=1e-9)
     assert np.array_equal(small_model.familiarity([normalise(t) for t in texts]), familiar)
-    assert familiar[-2] < 0.5  # only hash collisions with seen columns
+    assert familiar[-2] == 0.0 and familiar[-1] == 1.0
+
+
+def test_training_pipeline_path_and_runtime_agree_on_familiarity(corpus: list[Example]) -> None:
+    """The model's bitmap is features.familiar_bitmap of its normalised training texts; the model built from the
+    pipeline and the one rebuilt from the runtime arrays give features.familiarity's values."""
+    sample = [e for e in corpus if e.lang in ("en", "fr")][::8]
+    model = fit_model(sample, tune=False)
+    bitmap = familiar_bitmap([normalise(e.text) for e in sample])
+    assert np.array_equal(model.familiar_bitmap(), bitmap)
+    texts = [normalise(e.text) for e in corpus[::50]] + ["ჩვენი ავტობუსი", "a", "ok", ""]
+    reference = familiarity(texts, bitmap, model.metadata["unfamiliar_min_order"])
+    runtime = Model.from_arrays(model.to_arrays())
+    assert runtime.pipeline is None
+    assert np.array_equal(model.familiarity(texts), reference)
+    assert np.array_equal(runtime.familiarity(texts), reference)
+    english = [i for i, e in enumerate(corpus[::50]) if e.lang == "en"]
+    arabic = [i for i, e in enumerate(corpus[::50]) if e.lang == "ar"]
+    assert english and arabic
+    assert np.median(reference[english]) > 0.8 > 0.1 > np.median(reference[arabic])  # some ar lines are Latin
+
+
+def test_out_of_fold_familiarity_comes_from_the_training_folds(corpus: list[Example]) -> None:
+    """Out of fold, a language only one fold has is unfamiliar: its probabilities are uniform (gamma 1)."""
+    amharic_lines = [e for e in corpus if e.lang == "am" and not any(c.isascii() and c.isalnum() for c in e.text)]
+    sample = [e for e in corpus if e.lang in ("en", "fr")][::6] + amharic_lines[::10]
+    groups = [e.lang for e in sample]  # three groups, three folds: each language is out of fold once
+    probabilities, classes = out_of_fold_probabilities(
+        [e.text for e in sample], [e.category for e in sample], groups, folds=3, gamma=1.0, min_order=4
+    )
+    amharic = np.array([e.lang == "am" for e in sample])
+    assert np.allclose(probabilities[amharic], 1.0 / len(classes), rtol=0, atol=1e-12)
+    assert (probabilities[~amharic].max(axis=1) > 1.0 / len(classes) + 1e-6).mean() > 0.9
 
 
 def test_the_runtime_rule_is_the_pipelines_rule() -> None:
@@ -150,7 +203,8 @@ def test_moved_names_still_import_from_pipeline() -> None:
     """normalise and the hash functions live in features.py (numpy only) and pipeline.py re-exports them."""
     from classifier import features, pipeline
 
-    for name in ("normalise", "char_ngram_hashes", "char_ngram_hashes_with_order", "word_ngram_hashes"):
+    names = ("normalise", "char_ngram_hashes", "char_ngram_hashes_with_order", "word_ngram_hashes", "familiarity")
+    for name in names:
         assert getattr(pipeline, name) is getattr(features, name)
     assert (pipeline.MAX_MODEL_CHARS, pipeline.CHAR_FEATURES, pipeline.WORD_FEATURES) == (20_000, 2**18, 2**17)
 

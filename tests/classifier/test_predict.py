@@ -9,6 +9,7 @@ import pytest
 
 from classifier import language
 from classifier.categories import CATEGORIES, LANGUAGES, RESTRICTED_CATEGORIES
+from classifier.features import normalise
 from classifier.predict import REASONS, Model, Prediction, route
 
 BAD_INPUTS = [
@@ -118,9 +119,7 @@ def test_model_attributes(small_model: Model) -> None:
         ("staff_misconduct", 0.6, True, True, ("category", "threshold", "safety_net")),
     ],
 )
-def test_routing_rule(
-    category: str, mass: float, hit: bool, restricted: bool, reasons: tuple[str, ...]
-) -> None:
+def test_routing_rule(category: str, mass: float, hit: bool, restricted: bool, reasons: tuple[str, ...]) -> None:
     """Restricted if the category is, OR the restricted mass reaches the threshold, OR the safety net hits."""
     assert route(category, mass, 0.25, hit) == (restricted, reasons)
 
@@ -237,12 +236,53 @@ def test_clear_restricted_examples_mostly_get_their_category(default_model: Mode
     assert sum(p == category for p in predicted) >= len(items) - 2, predicted
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["मुझे मदद चाहिए, बस देर से आई", "ჩვენი ავტობუსი ექვსი საათით დაგვიანდა", "我们的公共汽车晚了六个小时"],
-)
+UNSEEN_SCRIPTS = [
+    "मुझे मदद चाहिए, बस देर से आई",
+    "ჩვენი ავტობუსი ექვსი საათით დაგვიანდა",
+    "我们的公共汽车晚了六个小时",
+    "รถบัสของเรามาสายหกชั่วโมง ไม่มีใครบอกเรา",
+    "Մեր ավտոբուսը վեց ժամ ուշացավ, ոչ ոք մեզ չասաց",
+    "ہمیں مدد چاہیے",  # Urdu: Arabic script, a language the corpus does not have (not asserted unfamiliar)
+]
+
+
+@pytest.mark.parametrize("text", UNSEEN_SCRIPTS)
 def test_unfamiliar_script_fails_closed(default_model: Model, text: str) -> None:
-    """Text in a script the corpus never saw goes to the restricted queue for a focal point to triage."""
+    """Text in a script (or language) the corpus never saw goes to the restricted queue for a focal point."""
     prediction = default_model.predict_one(text)
     assert prediction.restricted
     assert "threshold" in prediction.restricted_reasons
+
+
+@pytest.mark.parametrize("text", UNSEEN_SCRIPTS[:5])
+def test_unseen_scripts_are_unfamiliar(default_model: Model, text: str) -> None:
+    """Georgian, Hindi, Chinese, Thai and Armenian lines share almost no n-gram with training (familiarity < 0.1)."""
+    familiar = default_model.familiarity([normalise(text)])
+    assert familiar is not None and familiar[0] < 0.1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The bus was six hours late and nobody told us why.",
+        "Le bus avait six heures de retard et personne ne nous a prévenus.",
+        "الحافلة تأخرت ست ساعات ولم يخبرنا أحد",
+        "Автобус опоздал на шесть часов, и никто нам ничего не сказал.",
+        "a",
+    ],
+)
+def test_training_language_lines_are_familiar(default_model: Model, text: str) -> None:
+    """A line in a language of the corpus (and a one-letter text) counts as familiar."""
+    familiar = default_model.familiarity([normalise(text)])
+    assert familiar is not None and familiar[0] > 0.7
+
+
+def test_a_fully_unfamiliar_text_gets_other(small_model: Model) -> None:
+    """Uniform probabilities (familiarity 0, gamma > 0) give the category "other", not the first class."""
+    prediction = small_model.predict_one("ჩვენი ავტობუსი ექვსი საათით დაგვიანდა")
+    assert small_model.metadata["unfamiliar_gamma"] > 0
+    values = list(prediction.probabilities.values())
+    assert max(values) - min(values) <= 1e-12
+    assert small_model.classes[0] != "other"
+    assert prediction.category == "other"
+    assert prediction.confidence == pytest.approx(1.0 / len(small_model.classes))

@@ -71,7 +71,9 @@ def test_arrays_round_trip_in_memory(small_model: Model, texts: list[str]) -> No
 def test_a_model_built_on_sparse_weights_compacts_to_the_same_rows(small_model: Model) -> None:
     pipeline = copy.deepcopy(small_model.pipeline)
     linear_estimator(pipeline).sparsify()
-    rebuilt = Model.from_pipeline(pipeline, small_model.threshold, small_model.metadata)
+    rebuilt = Model.from_pipeline(
+        pipeline, small_model.threshold, small_model.metadata, familiar=small_model.familiar_bitmap()
+    )
     assert np.array_equal(rebuilt._coef, small_model._coef)
     assert np.array_equal(rebuilt._rows, small_model._rows)
 
@@ -119,7 +121,16 @@ def test_two_categories_predict_as_the_pipeline(corpus: list[Example]) -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["coef_shape", "used_out_of_range", "idf_length", "order_range", "seen_length", "layout_version", "missing_array"],
+    [
+        "coef_shape",
+        "used_out_of_range",
+        "idf_length",
+        "order_range",
+        "bitmap_length",
+        "bitmap_dtype",
+        "layout_version",
+        "missing_array",
+    ],
 )
 def test_arrays_that_do_not_fit_together_are_refused(small_model: Model, damage: str) -> None:
     arrays = dict(small_model.to_arrays())
@@ -131,12 +142,15 @@ def test_arrays_that_do_not_fit_together_are_refused(small_model: Model, damage:
         arrays["idf_0"] = arrays["idf_0"][:100]
     elif damage == "order_range":
         arrays["order"] = arrays["order"] + 1
-    elif damage == "seen_length":
-        arrays["seen"] = arrays["seen"][:10]
+    elif damage == "bitmap_length":
+        arrays["familiar"] = arrays["familiar"][:10]
+    elif damage == "bitmap_dtype":
+        arrays["familiar"] = arrays["familiar"].astype(np.int16)
     elif damage == "layout_version":
-        arrays["layout"] = np.array(str(arrays["layout"]).replace('"runtime_layout": 1', '"runtime_layout": 99'))
+        arrays["layout"] = np.array(str(arrays["layout"]).replace('"runtime_layout": 2', '"runtime_layout": 99'))
+        assert '"runtime_layout": 99' in str(arrays["layout"])
     else:
-        del arrays["seen"]
+        del arrays["familiar"]
     with pytest.raises((ValueError, KeyError)):
         Model.from_arrays(arrays)
 
