@@ -221,11 +221,15 @@ def test_pg_url_helper_targets_the_schema() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_train_with_corrections_writes_an_instance_model_that_the_app_then_uses(
-    runner: FlaskCliRunner, app: Flask
+    runner: FlaskCliRunner, app: Flask, tmp_path: Path
 ) -> None:
     from cfm.services.classification import get_model, trained_model_path
     from tests.cfm.helpers import send
 
+    # An instance folder of this test's own: the checkout's instance/model.skops would be preferred to the shipped
+    # model by every later app made in this tree (other tests, `cfm demo`).
+    app.instance_path = str(tmp_path / "instance")
+    (tmp_path / "instance").mkdir()
     with app.app_context():
         runner.invoke(args=["programmes", "create", "kenya", "--name", "Kenya", "--default"])
         case = send("The bus to the airport is too cold at night, please bring blankets").case

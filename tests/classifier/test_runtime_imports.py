@@ -36,6 +36,7 @@ app = create_app(
     {"TESTING": True, "WTF_CSRF_ENABLED": False, "DATABASE_URL": f"sqlite:///{folder}/cfm.sqlite",
      "REDIS_URL": None, **generate_keys()}
 )
+app.instance_path = folder  # the shipped model, even where `cfm train` left one in the checkout's instance folder
 result = {}
 with app.app_context():
     db.create_all()

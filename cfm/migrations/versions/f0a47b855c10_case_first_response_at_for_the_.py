@@ -39,14 +39,14 @@ def upgrade():
     # Backfilled before the index is built again: the index is written once, not row by row.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            'UPDATE "case" SET first_response_at = firsts.at '
+            'UPDATE "case" SET first_response_at = firsts.at '  # nosec B608: RESPONSES is a constant
             f"FROM (SELECT case_id, min(at) AS at FROM ({RESPONSES}) AS responses GROUP BY case_id) AS firsts "
             'WHERE firsts.case_id = "case".id'
         )
     else:
         # SQLite stores UTC timestamps as ISO text of one width: min() of the text is the earliest time.
         op.execute(
-            'UPDATE "case" SET first_response_at = '
+            'UPDATE "case" SET first_response_at = '  # nosec B608: RESPONSES is a constant
             f'(SELECT min(at) FROM ({RESPONSES}) AS responses WHERE responses.case_id = "case".id) '
             f'WHERE id IN (SELECT case_id FROM ({RESPONSES}) AS responses)'
         )
