@@ -126,13 +126,13 @@ def source_revision() -> str:
     return head + (" + uncommitted changes" if dirty else "")
 
 
-def write_results(figures: list[Figure], command: str, seconds: float, load: float) -> None:
+def write_results(figures: list[Figure], command: str, seconds: float, load: float, revision: str) -> None:
     """benchmarks/RESULTS.md: the figures of this run, the command, the code's commit and the machine."""
     lines = [
         "# Benchmark results",
         "",
         f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min, "
-        f"code at commit {source_revision()}.",
+        f"code at commit {revision}.",
         f"Machine: {machine()}; load average {load:.1f} when the run started (other work on the machine makes the "
         "throughput and latency figures lower).",
         "",
@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     started = time.perf_counter()
     load = os.getloadavg()[0]
+    revision = source_revision()  # before the run writes PLANS.md
     figures: list[Figure] = []
     print(f"# {machine()}", flush=True)
     for name in args.only or list(SECTIONS):
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {len(figures)} figures in {seconds:.0f} s", flush=True)
     command = "python -m benchmarks" + (" --quick" if args.quick else "") + " --write-results"
     if args.write_results:
-        write_results(figures, command, seconds, load)
+        write_results(figures, command, seconds, load, revision)
     if args.json:
         args.json.write_text(json.dumps([f.as_dict() for f in figures], indent=1) + "\n", encoding="utf-8")
     return 0 if all(figure.holds is not False for figure in figures) else 1
