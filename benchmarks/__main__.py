@@ -104,23 +104,17 @@ SECTIONS: dict[str, Callable[[bool], list[Figure]]] = {
 }
 
 
+def _git(*args: str) -> str:
+    """Output of a git command in the repository (raises OSError or CalledProcessError)."""
+    command = ["git", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603
+
+
 def source_revision() -> str:
     """The commit the benchmarked code comes from (with "+ changes" when the tree differs), or "unknown"."""
     try:
-        head = subprocess.run(  # noqa: S603 - git with fixed arguments
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(  # noqa: S603
-            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" + uncommitted changes" if dirty else "")

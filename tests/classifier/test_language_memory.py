@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 
 from classifier import language
 from classifier.categories import LANGUAGES
+from tests.classifier.memory_probe import run_probe
 
 # py3langid's own model, restricted with set_languages(), kept ~68 MB (USS) after loading; the compact one ~14 MB.
 MAX_FALLBACK_MB = 30
 
 _SCRIPT = textwrap.dedent(
     """
-    import ctypes, gc, json
     import numpy, py3langid.langid  # imported before measuring: only the model is measured
     from classifier import language
-
-    def uss_mb():
-        with open("/proc/self/smaps_rollup") as f:
-            fields = dict(line.split()[:2] for line in f if line.split()[1:2] and line.split()[1].isdigit())
-        return (int(fields["Private_Clean:"]) + int(fields["Private_Dirty:"])) / 1024
-
-    def settle():
-        gc.collect()
-        ctypes.CDLL(None).malloc_trim(0)
 
     language.detect("warm up pycld2 and the script rules with one sentence")
     settle()
@@ -41,10 +29,7 @@ _SCRIPT = textwrap.dedent(
 
 def test_fallback_identifier_keeps_only_the_compact_model() -> None:
     """Loading the py3langid fallback adds well under py3langid's own ~68 MB to a worker (measured in a new process)."""
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=True, timeout=120
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_probe(_SCRIPT, timeout=120)
     assert result["ranked"] == ["en", "ru"]
     assert result["columns"] == sum(code != "ti" for code in LANGUAGES)  # py3langid has no Tigrinya
     assert result["mb"] < MAX_FALLBACK_MB, f"the fallback identifier added {result['mb']:.1f} MB"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from classifier import safety_net
 from classifier.data import CORPUS_DIR
+from tests.classifier.memory_probe import run_probe
 
 # Before issue 9 the lexicon added ~35 MB (USS) to this process after a corpus scan: ~14 MB of regex parse trees
 # kept after start-up, ~8 MB of per-key alternations, thousands of copies of the same bit sets. Now ~8 MB.
@@ -18,17 +17,7 @@ MAX_LEXICON_MB = 16
 
 _SCRIPT = textwrap.dedent(
     """
-    import ctypes, gc, json
     from classifier import safety_net
-
-    def uss_mb():
-        with open("/proc/self/smaps_rollup") as f:
-            fields = dict(line.split()[:2] for line in f if line.split()[1:2] and line.split()[1].isdigit())
-        return (int(fields["Private_Clean:"]) + int(fields["Private_Dirty:"])) / 1024
-
-    def settle():
-        gc.collect()
-        ctypes.CDLL(None).malloc_trim(0)
 
     texts = [
         json.loads(line)["text"]
@@ -48,10 +37,7 @@ _SCRIPT = textwrap.dedent(
 
 def test_lexicon_memory_after_a_corpus_scan_stays_small() -> None:
     """Compiling the lexicon and scanning every corpus line adds under MAX_LEXICON_MB (measured in a new process)."""
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=True, timeout=300
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_probe(_SCRIPT, timeout=300)
     assert result["texts"] > 5000
     assert result["hits"] > 1000
     assert result["parse_trees"] == 0
